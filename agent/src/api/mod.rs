@@ -1,0 +1,208 @@
+//! The HTTP API (axum): incidents, acknowledgements, reload, health, metrics.
+//!
+//! Errors are JSON `{"error": "..."}` with a 4xx status for the caller's
+//! mistakes; the daemon keeps serving whatever a request contains.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::series::now_millis;
+use crate::services::Supervisor;
+use crate::stores::{IncidentFilter, Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// A reload request: answered with the outcome (error text on failure).
+pub type ReloadRequest = oneshot::Sender<Result<String, String>>;
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Reload requests go to the daemon's main loop.
+    pub reload: mpsc::Sender<ReloadRequest>,
+    /// Set once sources run.
+    pub ready: Arc<AtomicBool>,
+    /// Supervised services.
+    pub supervisor: Supervisor,
+}
+
+/// The router.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/incidents/{id}/ack", post(ack))
+        .route("/api/v1/services", get(services))
+        .route("/api/v1/reload", post(reload))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        .with_state(state)
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": msg.into() }))).into_response()
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
+        StoreError::Conflict(m) => error(StatusCode::CONFLICT, m),
+        StoreError::Backend(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+    }
+}
+
+async fn readyz(State(s): State<ApiState>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
+    }
+}
+
+async fn metrics(State(s): State<ApiState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    /// `open` (default) or `all`.
+    state: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_incidents(
+    State(s): State<ApiState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: expected ?state=open|all&limit=N",
+        );
+    };
+    let open_only = match q.state.as_deref() {
+        None | Some("open") => true,
+        Some("all") => false,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("state: expected open or all, got {other:?}"),
+            );
+        }
+    };
+    match s.store.incidents(&IncidentFilter {
+        open_only,
+        limit: Some(q.limit.unwrap_or(1000).min(10_000)),
+    }) {
+        Ok(v) => Json(json!({ "incidents": v })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+fn parse_id(id: &str) -> Result<i64, Box<Response>> {
+    id.parse::<i64>().map_err(|_| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("incident id must be a number, got {id:?}"),
+        ))
+    })
+}
+
+async fn get_incident(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
+    let id = match parse_id(&id) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    let incident = match s.store.incident(id) {
+        Ok(Some(i)) => i,
+        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no incident {id}")),
+        Err(e) => return store_error(e),
+    };
+    let timeline = s.store.timeline(id).unwrap_or_default();
+    let runs = s.store.runs_for(id).unwrap_or_default();
+    let actions = s.store.journal_for_incident(id).unwrap_or_default();
+    Json(json!({ "incident": incident, "timeline": timeline, "runs": runs, "actions": actions }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    who: String,
+    #[serde(default)]
+    comment: String,
+}
+
+async fn ack(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    body: Result<Json<AckBody>, JsonRejection>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(i) => i,
+        Err(r) => return *r,
+    };
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected JSON {{\"who\": \"name\", \"comment\": \"...\"}}: {}",
+                    e.body_text()
+                ),
+            );
+        }
+    };
+    if b.who.trim().is_empty() {
+        return error(StatusCode::BAD_REQUEST, "who must not be empty");
+    }
+    match s
+        .store
+        .acknowledge(id, b.who.trim(), &b.comment, now_millis())
+    {
+        Ok(i) => Json(json!({ "incident": i })).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn services(State(s): State<ApiState>) -> Response {
+    Json(json!({ "services": s.supervisor.status().await })).into_response()
+}
+
+async fn reload(State(s): State<ApiState>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if s.reload.send(tx).await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match rx.await {
+        Ok(Ok(msg)) => Json(json!({ "status": "reloaded", "message": msg })).into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::BAD_REQUEST,
+            format!("reload refused; the running configuration stays in force:\n{e}"),
+        ),
+        Err(_) => error(StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
+    }
+}

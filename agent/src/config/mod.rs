@@ -1,0 +1,592 @@
+//! Configuration: `medic.yaml` and the runbook files, as typed serde structs
+//! with unknown fields rejected. The JSON Schema editors use is generated from
+//! the same structs (`medic schema`).
+//!
+//! Loading never half-applies: [`load`] returns either a complete, validated
+//! [`Loaded`] or every error found, each with file, line and column.
+
+pub mod duration;
+pub mod spanned;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::detectors::DetectorConfig;
+use crate::executors::ActionConfig;
+use crate::runbooks::{Runbook, Step};
+use crate::series::selector::Selector;
+use crate::services::ServiceConfig;
+use crate::sources::{SourceConfig, SourceKind};
+use spanned::Spanned;
+
+/// `medic.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MedicConfig {
+    /// Address of the HTTP API, console and `/metrics`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where state lives (the store, service pidfiles and logs). Relative to this file.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Directory of runbook files (`*.yaml`). Relative to this file.
+    #[serde(default = "default_runbooks")]
+    pub runbooks: PathBuf,
+    /// Record what runbooks would do, without doing it.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Processes medic starts and keeps (restartable by `kind: restart` steps).
+    #[serde(default)]
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// Where samples come from.
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// What counts as failing.
+    #[serde(default)]
+    pub detectors: Vec<DetectorConfig>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9460".into()
+}
+fn default_state_dir() -> PathBuf {
+    "data".into()
+}
+fn default_runbooks() -> PathBuf {
+    "runbooks".into()
+}
+
+/// A mistake in a config or runbook file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// File.
+    pub file: PathBuf,
+    /// 1-based line (0: whole file).
+    pub line: u64,
+    /// 1-based column (0: whole line).
+    pub column: u64,
+    /// What is wrong and what was expected.
+    pub message: String,
+    /// Source excerpt, if any.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if let Some(s) = &self.snippet {
+            write!(f, "\n{s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Several errors, one per line.
+#[derive(Debug, Clone)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Everything medic runs on, validated.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Path of `medic.yaml`.
+    pub path: PathBuf,
+    /// Its directory: relative paths are resolved against it.
+    pub base_dir: PathBuf,
+    /// The parsed file.
+    pub config: MedicConfig,
+    /// Runbooks in file-name order, with their files.
+    pub runbooks: Vec<(PathBuf, Runbook)>,
+}
+
+impl Loaded {
+    /// Absolute state directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.config.state_dir)
+    }
+    /// Absolute runbooks directory.
+    pub fn runbooks_dir(&self) -> PathBuf {
+        self.base_dir.join(&self.config.runbooks)
+    }
+}
+
+/// Parse YAML into `T`, turning a parse error into a located [`ConfigError`].
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    serde_saphyr::from_str::<T>(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let shown = e.to_string();
+        // The library's text is "error: line L column C: message\n --> <input>…";
+        // keep the message and the excerpt, with our file name in it.
+        let mut lines = shown.lines();
+        let first = lines.next().unwrap_or_default();
+        let message = first
+            .split_once(&format!("line {line} column {column}: "))
+            .map(|(_, m)| m.to_string())
+            .unwrap_or_else(|| first.trim_start_matches("error: ").to_string());
+        let rest: Vec<&str> = lines.collect();
+        // With `kind:`-tagged sections the library reports the end of the
+        // section; point at the `kind:` line that names the unknown variant.
+        let (line, column) = match message
+            .strip_prefix("unknown variant `")
+            .and_then(|m| m.split_once('`'))
+        {
+            Some((variant, _)) => locate_kind(text, variant, line).unwrap_or((line, column)),
+            None => (line, column),
+        };
+        let snippet = (!rest.is_empty()).then(|| {
+            rest.join("\n")
+                .replace("<input>", &file.display().to_string())
+        });
+        ConfigError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message,
+            snippet,
+        }
+    })
+}
+
+fn err_at<T: fmt::Display>(file: &Path, s: &Spanned<T>, message: String) -> ConfigError {
+    let (mut line, mut column) = (s.line, s.column);
+    if line == 0 {
+        // The YAML library cannot keep positions inside `kind:`-tagged
+        // sections; find the value in the file instead.
+        if let Some((l, c)) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| locate(&t, &s.value.to_string()))
+        {
+            (line, column) = (l, c);
+        }
+    }
+    ConfigError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        message,
+        snippet: None,
+    }
+}
+
+/// 1-based line and column of the first place `needle` appears as a YAML
+/// value (after `: `, `- `, `[`, `,` or a quote), else anywhere.
+pub fn locate(text: &str, needle: &str) -> Option<(u64, u64)> {
+    if needle.is_empty() {
+        return None;
+    }
+    let mut fallback = None;
+    for (i, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(pos) = line[from..].find(needle) {
+            let at = from + pos;
+            let before = line[..at].trim_end_matches(['"', '\'']);
+            let col = line[..at].chars().count() as u64 + 1;
+            let quote = line[..at].len() - before.len();
+            let col = col - quote as u64;
+            if before.ends_with(':')
+                || before.ends_with('-')
+                || before.ends_with('[')
+                || before.ends_with(',')
+            {
+                return Some((i as u64 + 1, col));
+            }
+            fallback.get_or_insert((i as u64 + 1, col));
+            from = at + needle.len().max(1);
+        }
+    }
+    fallback
+}
+
+/// The `kind: <variant>` nearest before `line` (or the first one).
+fn locate_kind(text: &str, variant: &str, line: u64) -> Option<(u64, u64)> {
+    let mut best = None;
+    for (i, l) in text.lines().enumerate() {
+        let t = l.trim_start().trim_start_matches("- ");
+        if let Some(v) = t.strip_prefix("kind:")
+            && v.trim().trim_matches(['"', '\'']) == variant
+        {
+            let n = i as u64 + 1;
+            let col = (l.len() - l.trim_start().len()) as u64
+                + 1
+                + (l.trim_start().len() - t.len()) as u64;
+            if n <= line || best.is_none() {
+                best = Some((n, col));
+            }
+        }
+    }
+    best
+}
+
+/// Runbook files in a directory, in name order. Files ending in `.test.yaml`
+/// are runbook tests, not runbooks.
+pub fn runbook_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if p.is_file()
+            && (name.ends_with(".yaml") || name.ends_with(".yml"))
+            && !name.ends_with(".test.yaml")
+            && !name.starts_with('.')
+        {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Read and validate `medic.yaml` and every runbook.
+pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
+    let one = |e: ConfigError| ConfigErrors(vec![e]);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        one(ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("cannot read: {e}"),
+            snippet: None,
+        })
+    })?;
+    let config: MedicConfig = parse_yaml(path, &text).map_err(one)?;
+    let base_dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let mut errors = Vec::new();
+    let rb_dir = base_dir.join(&config.runbooks);
+    let mut runbooks = Vec::new();
+    match runbook_files(&rb_dir) {
+        Ok(files) => {
+            for f in files {
+                match std::fs::read_to_string(&f) {
+                    Ok(t) => match parse_yaml::<Runbook>(&f, &t) {
+                        Ok(r) => runbooks.push((f, r)),
+                        Err(e) => errors.push(e),
+                    },
+                    Err(e) => errors.push(ConfigError {
+                        file: f.clone(),
+                        line: 0,
+                        column: 0,
+                        message: format!("cannot read: {e}"),
+                        snippet: None,
+                    }),
+                }
+            }
+        }
+        Err(e) => errors.push(ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!("runbooks directory {}: {e}", rb_dir.display()),
+            snippet: None,
+        }),
+    }
+    let loaded = Loaded {
+        path: path.to_path_buf(),
+        base_dir,
+        config,
+        runbooks,
+    };
+    errors.extend(validate(&loaded));
+    if errors.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn check_selector(file: &Path, s: &Spanned<String>, errors: &mut Vec<ConfigError>) {
+    if let Err(e) = s.value.parse::<Selector>() {
+        let mut err = err_at(
+            file,
+            s,
+            format!("invalid series selector {:?}: {}", s.value, e.message),
+        );
+        // Point at the offending character inside the selector.
+        if err.line > 0 && e.column > 0 {
+            err.column += e.column as u64 - 1;
+        }
+        errors.push(err);
+    }
+}
+
+/// Checks that need more than one struct: names unique, references resolve.
+fn validate(l: &Loaded) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let file = l.path.as_path();
+    let c = &l.config;
+    if c.listen.parse::<std::net::SocketAddr>().is_err() {
+        errors.push(ConfigError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: format!(
+                "listen: {:?} is not an address like 127.0.0.1:9460",
+                c.listen
+            ),
+            snippet: None,
+        });
+    }
+    for (name, s) in &c.services {
+        if s.argv.is_empty() {
+            errors.push(ConfigError {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                message: format!("services.{name}.argv must not be empty"),
+                snippet: None,
+            });
+        }
+    }
+    let mut seen = HashSet::new();
+    for s in &c.sources {
+        if !seen.insert(s.name.value.clone()) {
+            errors.push(err_at(
+                file,
+                &s.name,
+                format!("duplicate source name {:?}", s.name.value),
+            ));
+        }
+        let (targets, files) = match &s.kind {
+            SourceKind::Scrape(k) => (k.targets.len(), k.file_sd.len()),
+            SourceKind::HttpProbe(k) => (k.targets.len(), k.file_sd.len()),
+            SourceKind::TcpProbe(k) => (k.targets.len(), k.file_sd.len()),
+            SourceKind::ExecProbe(k) => (usize::from(!k.argv.is_empty()), 1),
+        };
+        if targets == 0 && files == 0 {
+            errors.push(err_at(
+                file,
+                &s.name,
+                format!("source {:?} has no targets and no file_sd", s.name.value),
+            ));
+        }
+        if let SourceKind::ExecProbe(k) = &s.kind
+            && k.argv.is_empty()
+        {
+            errors.push(err_at(
+                file,
+                &s.name,
+                format!("source {:?}: argv must not be empty", s.name.value),
+            ));
+        }
+    }
+    let mut detectors = HashSet::new();
+    for d in &c.detectors {
+        if !detectors.insert(d.name.value.clone()) {
+            errors.push(err_at(
+                file,
+                &d.name,
+                format!("duplicate detector name {:?}", d.name.value),
+            ));
+        }
+        for s in d.kind.selectors() {
+            check_selector(file, s, &mut errors);
+        }
+        if let crate::detectors::DetectorKind::Threshold { above, below, .. } = &d.kind
+            && above.is_some() == below.is_some()
+        {
+            errors.push(err_at(
+                file,
+                &d.name,
+                format!(
+                    "threshold detector {:?} needs exactly one of `above` or `below`",
+                    d.name.value
+                ),
+            ));
+        }
+        if let crate::detectors::DetectorKind::ErrorRate { max_ratio, .. } = &d.kind
+            && !(0.0..=1.0).contains(max_ratio)
+        {
+            errors.push(err_at(
+                file,
+                &d.name,
+                format!(
+                    "error_rate detector {:?}: max_ratio must be between 0 and 1",
+                    d.name.value
+                ),
+            ));
+        }
+    }
+    let mut runbook_names = HashSet::new();
+    for (f, r) in &l.runbooks {
+        if !runbook_names.insert(r.name.value.clone()) {
+            errors.push(err_at(
+                f,
+                &r.name,
+                format!("duplicate runbook name {:?}", r.name.value),
+            ));
+        }
+        for d in &r.matches.detectors {
+            if !detectors.contains(&d.value) {
+                let known: Vec<&str> = c.detectors.iter().map(|d| d.name.value.as_str()).collect();
+                errors.push(err_at(
+                    f,
+                    d,
+                    format!(
+                        "match.detectors: no detector named {:?} in {} (known: {})",
+                        d.value,
+                        file.display(),
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(lbl) = &r.matches.labels
+            && let Err(e) = Selector::matchers_only(lbl)
+        {
+            errors.push(err_at(f, lbl, format!("match.labels: {}", e.message)));
+        }
+        if r.steps.is_empty() {
+            errors.push(err_at(f, &r.name, "runbook has no steps".into()));
+        }
+        for s in r.steps.iter().chain(r.escalate.iter()) {
+            validate_step(f, c, s, 0, &mut errors);
+        }
+    }
+    errors
+}
+
+fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut Vec<ConfigError>) {
+    match &s.action {
+        ActionConfig::Restart(p) => {
+            if !c.services.contains_key(&p.service) {
+                let known: Vec<&str> = c.services.keys().map(String::as_str).collect();
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!(
+                        "step {:?}: restart of unknown service {:?} (services: {})",
+                        s.name.value,
+                        p.service,
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
+        ActionConfig::Command(p) => {
+            if p.argv.is_empty() {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: argv must not be empty", s.name.value),
+                ));
+            }
+        }
+        ActionConfig::Http(p) => {
+            if reqwest::Url::parse(&p.url).is_err() {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: invalid url {:?}", s.name.value, p.url),
+                ));
+            }
+            if let Some(b) = &p.body
+                && let Err(e) = crate::executors::template::check(b)
+            {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: body: {e}", s.name.value),
+                ));
+            }
+        }
+        ActionConfig::Notify(p) => {
+            if reqwest::Url::parse(&p.url).is_err() {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: invalid url {:?}", s.name.value, p.url),
+                ));
+            }
+            if let Some(m) = &p.message
+                && let Err(e) = crate::executors::template::check(m)
+            {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: message: {e}", s.name.value),
+                ));
+            }
+        }
+    }
+    if s.retry.max_attempts == 0 {
+        errors.push(err_at(
+            f,
+            &s.name,
+            format!(
+                "step {:?}: retry.max_attempts must be at least 1",
+                s.name.value
+            ),
+        ));
+    }
+    if depth > 0 && !s.on_failure.is_empty() {
+        errors.push(err_at(
+            f,
+            &s.name,
+            format!(
+                "step {:?}: on_failure steps cannot have their own on_failure",
+                s.name.value
+            ),
+        ));
+    }
+    for o in &s.on_failure {
+        validate_step(f, c, o, depth + 1, errors);
+    }
+}
+
+/// JSON Schemas for `medic.yaml` and runbook files, from the same structs.
+pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
+    let m = schemars::schema_for!(MedicConfig);
+    let r = schemars::schema_for!(Runbook);
+    vec![
+        (
+            "medic.schema.json",
+            serde_json::to_value(m).unwrap_or_default(),
+        ),
+        (
+            "runbook.schema.json",
+            serde_json::to_value(r).unwrap_or_default(),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests;

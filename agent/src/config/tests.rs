@@ -1,0 +1,166 @@
+//! Good and deliberately bad configurations: each mistake must name file,
+//! line and column.
+
+use super::*;
+
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn setup(name: &str, medic: &str, runbooks: &[(&str, &str)]) -> (Dir, PathBuf) {
+    let d = std::env::temp_dir().join(format!("medic-cfg-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("runbooks")).unwrap();
+    std::fs::write(d.join("medic.yaml"), medic).unwrap();
+    for (f, t) in runbooks {
+        std::fs::write(d.join("runbooks").join(f), t).unwrap();
+    }
+    let p = d.join("medic.yaml");
+    (Dir(d), p)
+}
+
+const GOOD: &str = r#"listen: 127.0.0.1:9460
+services:
+  web:
+    argv: [sleep, "1000"]
+sources:
+  - name: web-health
+    kind: http_probe
+    interval: 1s
+    timeout: 500ms
+    targets: [http://127.0.0.1:8081/health]
+detectors:
+  - name: web-down
+    kind: heartbeat
+    series: probe_success{job="web-health"}
+    timeout: 3s
+    severity: critical
+"#;
+
+const GOOD_RB: &str = r#"name: restart-web
+match:
+  detectors: [web-down]
+  labels: '{job="web-health"}'
+steps:
+  - name: restart web
+    kind: restart
+    service: web
+    timeout: 10s
+    retry: {max_attempts: 3, backoff: 1s}
+    verify: {http: "http://127.0.0.1:8081/health", within: 10s}
+    on_failure:
+      - name: tell someone
+        kind: notify
+        url: http://127.0.0.1:9999/hook
+escalate:
+  - name: page
+    kind: notify
+    url: http://127.0.0.1:9999/hook
+"#;
+
+fn only_error(p: &Path) -> ConfigError {
+    let e = load(p).expect_err("must fail");
+    assert_eq!(e.0.len(), 1, "{e}");
+    e.0[0].clone()
+}
+
+#[test]
+fn good_config_loads() {
+    let (_d, p) = setup("good", GOOD, &[("restart.yaml", GOOD_RB)]);
+    let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.runbooks.len(), 1);
+    assert_eq!(l.config.detectors[0].name.line, 12);
+}
+
+#[test]
+fn malformed_yaml_names_line_and_column() {
+    let (_d, p) = setup("malformed", "sources: [\n  {name: x\n", &[]);
+    let e = only_error(&p);
+    assert_eq!(e.file, p);
+    assert!(e.line >= 1 && e.column >= 1, "{e}");
+}
+
+#[test]
+fn unknown_field_names_line_and_column() {
+    let bad = GOOD.replace(
+        "    timeout: 3s\n",
+        "    timeout: 3s\n    timout_typo: 4s\n",
+    );
+    let (_d, p) = setup("unknown", &bad, &[]);
+    let e = only_error(&p);
+    assert!(e.message.contains("timout_typo"), "{e}");
+    assert_eq!((e.line, e.column), (17, 5), "{e}");
+}
+
+#[test]
+fn wrong_type_names_line_and_column() {
+    let bad = GOOD.replace("timeout: 3s", "timeout: [3s]");
+    let (_d, p) = setup("wrongtype", &bad, &[]);
+    let e = only_error(&p);
+    assert_eq!(e.line, 16, "{e}");
+    assert!(e.column > 0, "{e}");
+}
+
+#[test]
+fn unknown_executor_kind_in_runbook() {
+    let bad = GOOD_RB.replace("kind: restart", "kind: reboot_universe");
+    let (_d, p) = setup("kind", GOOD, &[("r.yaml", &bad)]);
+    let e = only_error(&p);
+    assert!(e.file.ends_with("runbooks/r.yaml"), "{e}");
+    assert!(e.message.contains("reboot_universe"), "{e}");
+    assert!(e.message.contains("restart"), "lists the known kinds: {e}");
+    assert_eq!((e.line, e.column), (7, 5), "{e}");
+}
+
+#[test]
+fn runbook_naming_missing_detector() {
+    let bad = GOOD_RB.replace("detectors: [web-down]", "detectors: [web-dwn]");
+    let (_d, p) = setup("missingdet", GOOD, &[("r.yaml", &bad)]);
+    let e = only_error(&p);
+    assert!(e.file.ends_with("runbooks/r.yaml"), "{e}");
+    assert!(
+        e.message.contains("web-dwn") && e.message.contains("web-down"),
+        "{e}"
+    );
+    assert_eq!((e.line, e.column), (3, 15), "{e}");
+}
+
+#[test]
+fn restart_of_unknown_service_and_bad_selector() {
+    let bad_rb = GOOD_RB.replace("service: web", "service: nope");
+    let bad = GOOD.replace(
+        r#"probe_success{job="web-health"}"#,
+        r#"probe_success{job=~"("}"#,
+    );
+    let (_d, p) = setup("refs", &bad, &[("r.yaml", &bad_rb)]);
+    let e = load(&p).expect_err("must fail");
+    let text = e.to_string();
+    assert!(text.contains("unknown service \"nope\""), "{text}");
+    assert!(text.contains("invalid series selector"), "{text}");
+    assert!(e.0.iter().all(|e| e.line > 0), "{text}");
+}
+
+#[test]
+fn invalid_duration_is_explained() {
+    let bad = GOOD.replace("interval: 1s", "interval: soon");
+    let (_d, p) = setup("duration", &bad, &[]);
+    let e = only_error(&p);
+    assert!(e.message.contains("invalid duration"), "{e}");
+    assert_eq!(e.line, 8, "{e}");
+}
+
+#[test]
+fn schemas_are_generated() {
+    let s = schemas();
+    assert_eq!(s.len(), 2);
+    let rb = &s[1].1;
+    let text = rb.to_string();
+    assert!(
+        text.contains("on_failure") && text.contains("restart"),
+        "{text}"
+    );
+}

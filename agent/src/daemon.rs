@@ -1,0 +1,223 @@
+//! `medic run`: wires sources, supervisor, engine, runner and API, and
+//! handles reload (SIGHUP, `POST /api/v1/reload`) and shutdown.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiState, ReloadRequest};
+use crate::config::{self, Loaded};
+use crate::engine::{self, Engine};
+use crate::executors::ExecutorDeps;
+use crate::runbooks::Runbook;
+use crate::runbooks::runner::Runner;
+use crate::services::Supervisor;
+use crate::sources::{self, SourceContext};
+use crate::stores::Store;
+use crate::stores::sqlite::SqliteStore;
+use crate::telemetry::{Metrics, ResultLabels};
+
+/// Services with `argv[0] == "medic"` resolved to this very binary, so the
+/// shipped demo works wherever cargo put it.
+fn services(l: &Loaded) -> std::collections::BTreeMap<String, crate::services::ServiceConfig> {
+    let me = std::env::current_exe().ok();
+    l.config
+        .services
+        .iter()
+        .map(|(k, v)| {
+            let mut v = v.clone();
+            if v.argv.first().is_some_and(|a| a == "medic")
+                && let Some(me) = &me
+            {
+                v.argv[0] = me.display().to_string();
+            }
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn runbook_list(l: &Loaded) -> Vec<Arc<Runbook>> {
+    l.runbooks
+        .iter()
+        .map(|(_, r)| Arc::new(r.clone()))
+        .collect()
+}
+
+struct Running {
+    loaded: Loaded,
+    sources: Vec<JoinHandle<()>>,
+}
+
+fn start_sources(l: &Loaded, ctx: &SourceContext) -> Vec<JoinHandle<()>> {
+    l.config
+        .sources
+        .iter()
+        .map(|s| sources::spawn(s.clone(), ctx.clone()))
+        .collect()
+}
+
+/// Run until SIGINT/SIGTERM.
+pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+    let loaded = config::load(config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let state_dir = loaded.state_dir();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("state dir {}", state_dir.display()))?;
+    let db: PathBuf = state_dir.join("medic.db");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&db).with_context(|| format!("store {}", db.display()))?);
+    let metrics = Arc::new(Metrics::new());
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("medic/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(std::time::Duration::from_secs(30))
+        .build()?;
+    let (batch_tx, batch_rx) = mpsc::channel(4096);
+    let (cmd_tx, cmd_rx) = mpsc::channel::<engine::Command>(8);
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(8);
+
+    let supervisor = Supervisor::new(state_dir.clone(), batch_tx.clone());
+    supervisor
+        .apply(&services(&loaded))
+        .await
+        .context("starting services")?;
+    let deps = ExecutorDeps {
+        supervisor: supervisor.clone(),
+        http: http.clone(),
+    };
+    let runner = Runner::new(store.clone(), metrics.clone(), deps, loaded.config.dry_run);
+    let engine = Engine::new(
+        loaded.config.detectors.clone(),
+        runbook_list(&loaded),
+        store.clone(),
+        metrics.clone(),
+        runner.clone(),
+    );
+    tokio::spawn(engine.run(batch_rx, cmd_rx));
+
+    // Resume runs a crash interrupted.
+    let rbs = runbook_list(&loaded);
+    for run in store.running_runs().unwrap_or_default() {
+        let rb = rbs.iter().find(|r| r.name.value == run.runbook).cloned();
+        tracing::info!(run = run.id, incident = run.incident_id, runbook = %run.runbook, "resuming interrupted run");
+        runner.resume(run, rb);
+    }
+
+    let ctx = SourceContext {
+        batches: batch_tx.clone(),
+        metrics: metrics.clone(),
+        http: http.clone(),
+        base_dir: loaded.base_dir.clone(),
+    };
+    let ready = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind(&loaded.config.listen)
+        .await
+        .with_context(|| format!("listen on {}", loaded.config.listen))?;
+    tracing::info!(listen = %loaded.config.listen, config = %config_path.display(), "medic running");
+    let app = api::router(ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        reload: reload_tx,
+        ready: ready.clone(),
+        supervisor: supervisor.clone(),
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    });
+
+    let mut running = Running {
+        sources: start_sources(&loaded, &ctx),
+        loaded,
+    };
+    ready.store(true, Ordering::Relaxed);
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                let r = reload(&mut running, &ctx, &supervisor, &cmd_tx, &metrics).await;
+                if let Err(e) = r {
+                    tracing::error!("reload refused; the running configuration stays in force:\n{e}");
+                }
+            }
+            Some(req) = reload_rx.recv() => {
+                let r = reload(&mut running, &ctx, &supervisor, &cmd_tx, &metrics).await;
+                if let Err(e) = &r {
+                    tracing::error!("reload refused; the running configuration stays in force:\n{e}");
+                }
+                let _ = req.send(r);
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!("shutting down");
+    for s in running.sources.drain(..) {
+        s.abort();
+    }
+    supervisor.shutdown().await;
+    Ok(())
+}
+
+async fn reload(
+    running: &mut Running,
+    ctx: &SourceContext,
+    supervisor: &Supervisor,
+    engine: &mpsc::Sender<engine::Command>,
+    metrics: &Metrics,
+) -> Result<String, String> {
+    let result = async {
+        let new = config::load(&running.loaded.path).map_err(|e| e.to_string())?;
+        if new.config.listen != running.loaded.config.listen
+            || new.state_dir() != running.loaded.state_dir()
+        {
+            return Err(
+                "listen and state_dir cannot change on reload; restart medic for that".to_string(),
+            );
+        }
+        supervisor
+            .apply(&services(&new))
+            .await
+            .map_err(|e| e.to_string())?;
+        let (done, wait) = oneshot::channel();
+        engine
+            .send(engine::Command::Reload {
+                detectors: new.config.detectors.clone(),
+                runbooks: runbook_list(&new),
+                done,
+            })
+            .await
+            .map_err(|_| "engine stopped".to_string())?;
+        let _ = wait.await;
+        if new.config.sources != running.loaded.config.sources {
+            for s in running.sources.drain(..) {
+                s.abort();
+            }
+            running.sources = start_sources(&new, ctx);
+        }
+        let msg = format!(
+            "{} sources, {} detectors, {} runbooks",
+            new.config.sources.len(),
+            new.config.detectors.len(),
+            new.runbooks.len()
+        );
+        running.loaded = new;
+        tracing::info!(%msg, "configuration reloaded");
+        Ok(msg)
+    }
+    .await;
+    metrics
+        .reloads
+        .get_or_create(&ResultLabels {
+            result: if result.is_ok() { "ok" } else { "error" }.into(),
+        })
+        .inc();
+    result
+}

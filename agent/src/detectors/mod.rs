@@ -1,0 +1,420 @@
+//! Detectors as configured in `medic.yaml`, bound to series.
+//!
+//! The state machines live in the pure `medic-detectors` crate; this module
+//! selects the series each detector watches, keeps one state machine per label
+//! set, and reports state changes. It owns no clock: time arrives with batches
+//! and ticks.
+
+use std::collections::HashMap;
+
+use medic_detectors::{
+    Comparison, ErrorRate, ErrorRateConfig, Evaluation, Heartbeat, HeartbeatConfig, State,
+    Threshold, ThresholdConfig,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::config::duration::Duration;
+use crate::config::spanned::Spanned;
+use crate::series::selector::Selector;
+use crate::series::{Batch, Labels, Millis};
+
+/// How bad an incident from this detector is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Needs attention now.
+    Critical,
+    /// Needs attention soon.
+    #[default]
+    Warning,
+    /// For the record.
+    Info,
+}
+
+impl Severity {
+    /// As written in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// One entry of `detectors:` in `medic.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct DetectorConfig {
+    /// Unique name; runbooks match on it.
+    pub name: Spanned<String>,
+    /// Severity of the incidents it opens.
+    #[serde(default)]
+    pub severity: Severity,
+    /// A sentence for humans, shown in incidents.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// The kind of detector and its settings.
+    #[serde(flatten)]
+    pub kind: DetectorKind,
+}
+
+/// The kinds of detector, chosen by `kind:`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DetectorKind {
+    /// Value above or below a bound for a while; clears with hysteresis.
+    Threshold {
+        /// Series selector, e.g. `probe_success{job="web"}`.
+        series: Spanned<String>,
+        /// Fire when the value is above this.
+        #[serde(default)]
+        above: Option<f64>,
+        /// Fire when the value is below this.
+        #[serde(default)]
+        below: Option<f64>,
+        /// The condition must hold this long before firing (`for` in Prometheus).
+        #[serde(default, rename = "for")]
+        hold: Duration,
+        /// Clear only when the value is back past this bound (hysteresis).
+        #[serde(default)]
+        clear: Option<f64>,
+        /// The clear condition must hold this long.
+        #[serde(default)]
+        clear_for: Duration,
+    },
+    /// errors / total over a window, from counters, with a minimum volume.
+    ErrorRate {
+        /// Selector of the error counter(s), e.g. `http_requests_total{code=~"5.."}`.
+        errors: Spanned<String>,
+        /// Selector of the total counter(s), e.g. `http_requests_total`.
+        total: Spanned<String>,
+        /// Labels that identify one incident (default: job, instance).
+        #[serde(default = "default_by")]
+        by: Vec<String>,
+        /// Window the ratio is computed over.
+        #[serde(default = "default_window")]
+        window: Duration,
+        /// Fire when the ratio is above this (0..1).
+        max_ratio: f64,
+        /// Clear when the ratio is below this (default: max_ratio).
+        #[serde(default)]
+        clear_ratio: Option<f64>,
+        /// Fewer requests than this in the window never page.
+        #[serde(default = "default_min_total")]
+        min_total: f64,
+        /// The ratio must stay high this long.
+        #[serde(default, rename = "for")]
+        hold: Duration,
+    },
+    /// No successful probe (sample value ≠ 0), or no fresh sample, within a timeout.
+    Heartbeat {
+        /// Series selector, e.g. `probe_success{job="web"}` or `up{job="app"}`.
+        series: Spanned<String>,
+        /// Fire when the last success is older than this.
+        timeout: Duration,
+        /// Count any fresh sample as a success, whatever its value.
+        #[serde(default)]
+        any_sample: bool,
+    },
+}
+
+fn default_by() -> Vec<String> {
+    vec!["job".into(), "instance".into()]
+}
+fn default_window() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_min_total() -> f64 {
+    10.0
+}
+
+impl DetectorKind {
+    /// The selectors this detector reads, with their positions (for validation).
+    pub fn selectors(&self) -> Vec<&Spanned<String>> {
+        match self {
+            DetectorKind::Threshold { series, .. } | DetectorKind::Heartbeat { series, .. } => {
+                vec![series]
+            }
+            DetectorKind::ErrorRate { errors, total, .. } => vec![errors, total],
+        }
+    }
+    /// Kind name as written in YAML.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DetectorKind::Threshold { .. } => "threshold",
+            DetectorKind::ErrorRate { .. } => "error_rate",
+            DetectorKind::Heartbeat { .. } => "heartbeat",
+        }
+    }
+}
+
+/// A detector state change for one label set.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// Detector name.
+    pub detector: String,
+    /// Labels identifying what is failing.
+    pub labels: Labels,
+    /// The evaluation that changed state (or first observed it).
+    pub evaluation: Evaluation,
+}
+
+enum Machines {
+    Threshold {
+        selector: Selector,
+        cfg: ThresholdConfig,
+        by_series: HashMap<Labels, Threshold>,
+    },
+    ErrorRate {
+        errors: Selector,
+        total: Selector,
+        by: Vec<String>,
+        cfg: ErrorRateConfig,
+        // Latest counter value per full series, so that groups spanning several
+        // series (or targets) are summed consistently.
+        last_errors: HashMap<(String, Labels), f64>,
+        last_total: HashMap<(String, Labels), f64>,
+        groups: HashMap<Labels, ErrorRate>,
+    },
+    Heartbeat {
+        selector: Selector,
+        cfg: HeartbeatConfig,
+        any_sample: bool,
+        by_series: HashMap<Labels, Heartbeat>,
+    },
+}
+
+/// One configured detector with its per-label-set state machines.
+pub struct Bound {
+    /// The configuration it was built from (to keep state across reloads when unchanged).
+    pub config: DetectorConfig,
+    machines: Machines,
+}
+
+fn parse_sel(s: &Spanned<String>) -> Selector {
+    // Validated at load time; an error here is a bug, so fall back to a
+    // selector that matches nothing rather than panic in the engine.
+    s.value.parse().unwrap_or_else(|_| Selector {
+        metric: Some("__invalid__".into()),
+        matchers: vec![],
+    })
+}
+
+impl Bound {
+    /// Build from config.
+    pub fn new(config: DetectorConfig) -> Self {
+        let machines = match &config.kind {
+            DetectorKind::Threshold {
+                series,
+                above,
+                below,
+                hold,
+                clear,
+                clear_for,
+            } => {
+                let (comparison, value) = match (above, below) {
+                    (Some(a), _) => (Comparison::Above, *a),
+                    (None, Some(b)) => (Comparison::Below, *b),
+                    (None, None) => (Comparison::Above, f64::INFINITY),
+                };
+                Machines::Threshold {
+                    selector: parse_sel(series),
+                    cfg: ThresholdConfig {
+                        comparison,
+                        value,
+                        hold_ms: hold.millis(),
+                        clear_value: *clear,
+                        clear_hold_ms: clear_for.millis(),
+                    },
+                    by_series: HashMap::new(),
+                }
+            }
+            DetectorKind::ErrorRate {
+                errors,
+                total,
+                by,
+                window,
+                max_ratio,
+                clear_ratio,
+                min_total,
+                hold,
+            } => Machines::ErrorRate {
+                errors: parse_sel(errors),
+                total: parse_sel(total),
+                by: by.clone(),
+                cfg: ErrorRateConfig {
+                    window_ms: window.millis(),
+                    max_ratio: *max_ratio,
+                    min_total: *min_total,
+                    hold_ms: hold.millis(),
+                    clear_ratio: *clear_ratio,
+                },
+                last_errors: HashMap::new(),
+                last_total: HashMap::new(),
+                groups: HashMap::new(),
+            },
+            DetectorKind::Heartbeat {
+                series,
+                timeout,
+                any_sample,
+            } => Machines::Heartbeat {
+                selector: parse_sel(series),
+                cfg: HeartbeatConfig {
+                    timeout_ms: timeout.millis(),
+                },
+                any_sample: *any_sample,
+                by_series: HashMap::new(),
+            },
+        };
+        Bound { config, machines }
+    }
+
+    /// Detector name.
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Feed a batch; returns evaluations (all of them; the caller filters by
+    /// `changed`) and how many state machines were evaluated.
+    pub fn observe(&mut self, batch: &Batch) -> (Vec<Change>, u64) {
+        let name = self.config.name.value.clone();
+        let mut out = Vec::new();
+        let mut evaluations = 0;
+        match &mut self.machines {
+            Machines::Threshold {
+                selector,
+                cfg,
+                by_series,
+            } => {
+                for s in &batch.samples {
+                    if !selector.matches(&s.name, &s.labels) {
+                        continue;
+                    }
+                    let m = by_series
+                        .entry(s.labels.clone())
+                        .or_insert_with(|| Threshold::new(cfg.clone()));
+                    let e = m.observe(s.at, s.value);
+                    evaluations += 1;
+                    out.push(Change {
+                        detector: name.clone(),
+                        labels: s.labels.clone(),
+                        evaluation: e,
+                    });
+                }
+            }
+            Machines::ErrorRate {
+                errors,
+                total,
+                by,
+                cfg,
+                last_errors,
+                last_total,
+                groups,
+            } => {
+                let mut touched: HashMap<Labels, Millis> = HashMap::new();
+                for s in &batch.samples {
+                    let is_err = errors.matches(&s.name, &s.labels);
+                    let is_tot = total.matches(&s.name, &s.labels);
+                    if !is_err && !is_tot {
+                        continue;
+                    }
+                    let key = (s.name.clone(), s.labels.clone());
+                    if is_err {
+                        last_errors.insert(key.clone(), s.value);
+                    }
+                    if is_tot {
+                        last_total.insert(key, s.value);
+                    }
+                    let g = group_of(&s.labels, by);
+                    let t = touched.entry(g).or_insert(s.at);
+                    *t = (*t).max(s.at);
+                }
+                for (g, at) in touched {
+                    let sum = |m: &HashMap<(String, Labels), f64>| -> f64 {
+                        m.iter()
+                            .filter(|((_, l), _)| group_of(l, by) == g)
+                            .map(|(_, v)| *v)
+                            .filter(|v| v.is_finite())
+                            .sum()
+                    };
+                    let e_sum = sum(last_errors);
+                    let t_sum = sum(last_total);
+                    let m = groups
+                        .entry(g.clone())
+                        .or_insert_with(|| ErrorRate::new(cfg.clone()));
+                    let e = m.observe(at, e_sum, t_sum);
+                    evaluations += 1;
+                    out.push(Change {
+                        detector: name.clone(),
+                        labels: g,
+                        evaluation: e,
+                    });
+                }
+            }
+            Machines::Heartbeat {
+                selector,
+                cfg,
+                any_sample,
+                by_series,
+            } => {
+                for s in &batch.samples {
+                    if !selector.matches(&s.name, &s.labels) {
+                        continue;
+                    }
+                    let m = by_series
+                        .entry(s.labels.clone())
+                        .or_insert_with(|| Heartbeat::new(cfg.clone(), s.at));
+                    let e = if *any_sample || (s.value != 0.0 && !s.value.is_nan()) {
+                        m.success(s.at)
+                    } else {
+                        m.failure(s.at)
+                    };
+                    evaluations += 1;
+                    out.push(Change {
+                        detector: name.clone(),
+                        labels: s.labels.clone(),
+                        evaluation: e,
+                    });
+                }
+            }
+        }
+        (out, evaluations)
+    }
+
+    /// Let time pass (heartbeat timeouts).
+    pub fn tick(&mut self, now: Millis) -> Vec<Change> {
+        let mut out = Vec::new();
+        if let Machines::Heartbeat { by_series, .. } = &mut self.machines {
+            for (labels, m) in by_series.iter_mut() {
+                let e = m.tick(now);
+                if e.changed {
+                    out.push(Change {
+                        detector: self.config.name.value.clone(),
+                        labels: labels.clone(),
+                        evaluation: e,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Current state for a label set, if known.
+    pub fn state(&self, labels: &Labels) -> Option<State> {
+        match &self.machines {
+            Machines::Threshold { by_series, .. } => by_series.get(labels).map(|m| m.state()),
+            Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
+            Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
+        }
+    }
+}
+
+fn group_of(labels: &Labels, by: &[String]) -> Labels {
+    by.iter()
+        .filter_map(|k| labels.get(k).map(|v| (k.clone(), v.clone())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

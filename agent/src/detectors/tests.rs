@@ -1,0 +1,85 @@
+use super::*;
+use crate::series::Sample;
+
+fn cfg(yaml: &str) -> DetectorConfig {
+    serde_saphyr::from_str(yaml).unwrap()
+}
+
+type Spec<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
+fn batch(at: Millis, samples: &[Spec<'_>]) -> Batch {
+    Batch {
+        source: "s".into(),
+        target: "t".into(),
+        at,
+        samples: samples
+            .iter()
+            .map(|(n, l, v)| Sample {
+                name: n.to_string(),
+                labels: l
+                    .iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                value: *v,
+                at,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn threshold_per_series() {
+    let mut d = Bound::new(cfg(
+        "name: down\nkind: threshold\nseries: 'up{job=\"a\"}'\nbelow: 1\n",
+    ));
+    let (c, n) = d.observe(&batch(
+        1000,
+        &[
+            ("up", &[("job", "a"), ("instance", "x")], 0.0),
+            ("up", &[("job", "b")], 0.0),
+        ],
+    ));
+    assert_eq!(n, 1);
+    assert_eq!(c[0].evaluation.state, State::Firing);
+    assert_eq!(c[0].labels.get("instance").unwrap(), "x");
+}
+
+#[test]
+fn error_rate_sums_series_of_a_group() {
+    let mut d = Bound::new(cfg(
+        "name: err\nkind: error_rate\nerrors: 'req_total{code=~\"5..\"}'\ntotal: req_total\nwindow: 10s\nmax_ratio: 0.2\nmin_total: 5\n",
+    ));
+    let l200: &[(&str, &str)] = &[("job", "a"), ("instance", "x"), ("code", "200")];
+    let l500: &[(&str, &str)] = &[("job", "a"), ("instance", "x"), ("code", "500")];
+    d.observe(&batch(
+        0,
+        &[("req_total", l200, 0.0), ("req_total", l500, 0.0)],
+    ));
+    let (c, _) = d.observe(&batch(
+        1000,
+        &[("req_total", l200, 10.0), ("req_total", l500, 10.0)],
+    ));
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        c[0].evaluation.state,
+        State::Firing,
+        "{:?}",
+        c[0].evaluation
+    );
+    assert_eq!(c[0].labels.len(), 2, "grouped by job, instance");
+}
+
+#[test]
+fn heartbeat_fires_on_tick_and_resolves() {
+    let mut d = Bound::new(cfg(
+        "name: hb\nkind: heartbeat\nseries: probe_success\ntimeout: 2s\n",
+    ));
+    let l: &[(&str, &str)] = &[("instance", "x")];
+    d.observe(&batch(0, &[("probe_success", l, 1.0)]));
+    d.observe(&batch(1000, &[("probe_success", l, 0.0)]));
+    let c = d.tick(2500);
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0].evaluation.state, State::Firing);
+    let (c, _) = d.observe(&batch(3000, &[("probe_success", l, 1.0)]));
+    assert_eq!(c[0].evaluation.state, State::Resolved);
+}

@@ -1,0 +1,249 @@
+//! The detection engine: the one task that turns batches into detector state
+//! changes, state changes into incidents, and new incidents into runbook runs.
+//!
+//! Being a single task keeps the order of events simple: an incident is opened
+//! and resolved in the order its detector changed state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use medic_detectors::State;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::detectors::{Bound, Change, DetectorConfig};
+use crate::incidents::{fingerprint, labels_text};
+use crate::runbooks::Runbook;
+use crate::runbooks::runner::Runner;
+use crate::series::{Batch, now_millis};
+use crate::stores::{Detection, IncidentFilter, Store};
+use crate::telemetry::{DetectorLabels, Metrics, StateLabels};
+
+/// Requests to the engine.
+pub enum Command {
+    /// Swap detectors and runbooks (config reload). Detectors whose config did
+    /// not change keep their state.
+    Reload {
+        /// New detectors.
+        detectors: Vec<DetectorConfig>,
+        /// New runbooks, in match order.
+        runbooks: Vec<Arc<Runbook>>,
+        /// Answered when applied.
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The engine's state.
+pub struct Engine {
+    detectors: Vec<Bound>,
+    runbooks: Vec<Arc<Runbook>>,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    runner: Runner,
+    // Open incidents by fingerprint: lets an `ok` evaluation (e.g. the first
+    // one after a restart of medic) resolve an incident cheaply.
+    open: HashMap<String, i64>,
+}
+
+impl Engine {
+    /// Build; loads the open incidents from the store.
+    pub fn new(
+        detectors: Vec<DetectorConfig>,
+        runbooks: Vec<Arc<Runbook>>,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        runner: Runner,
+    ) -> Self {
+        let open = store
+            .incidents(&IncidentFilter {
+                open_only: true,
+                limit: None,
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| (i.fingerprint, i.id))
+            .collect();
+        let e = Engine {
+            detectors: detectors.into_iter().map(Bound::new).collect(),
+            runbooks,
+            store,
+            metrics,
+            runner,
+            open,
+        };
+        e.update_gauges();
+        e
+    }
+
+    /// Run until the batch channel closes.
+    pub async fn run(
+        mut self,
+        mut batches: mpsc::Receiver<Batch>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                b = batches.recv() => match b {
+                    Some(b) => self.observe(&b),
+                    None => return,
+                },
+                _ = tick.tick() => self.tick(now_millis()),
+                c = commands.recv() => match c {
+                    Some(Command::Reload { detectors, runbooks, done }) => {
+                        self.reload(detectors, runbooks);
+                        let _ = done.send(());
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn reload(&mut self, detectors: Vec<DetectorConfig>, runbooks: Vec<Arc<Runbook>>) {
+        let mut old: HashMap<String, Bound> = self
+            .detectors
+            .drain(..)
+            .map(|b| (b.name().to_string(), b))
+            .collect();
+        self.detectors = detectors
+            .into_iter()
+            .map(|cfg| match old.remove(&cfg.name.value) {
+                Some(b) if b.config == cfg => b,
+                _ => Bound::new(cfg),
+            })
+            .collect();
+        self.runbooks = runbooks;
+    }
+
+    fn observe(&mut self, batch: &Batch) {
+        let mut changes = Vec::new();
+        for d in &mut self.detectors {
+            let (c, n) = d.observe(batch);
+            if n > 0 {
+                self.metrics
+                    .detector_evaluations
+                    .get_or_create(&DetectorLabels {
+                        detector: d.name().to_string(),
+                    })
+                    .inc_by(n);
+            }
+            changes.extend(c);
+        }
+        for c in changes {
+            self.handle(c);
+        }
+    }
+
+    fn tick(&mut self, now: i64) {
+        let mut changes = Vec::new();
+        for d in &mut self.detectors {
+            changes.extend(d.tick(now));
+        }
+        for c in changes {
+            self.handle(c);
+        }
+    }
+
+    fn handle(&mut self, c: Change) {
+        let fp = fingerprint(&c.detector, &c.labels);
+        let e = &c.evaluation;
+        match e.state {
+            State::Firing if e.changed => self.fire(&c, fp),
+            State::Resolved | State::Ok => {
+                if let Some(id) = self.open.get(&fp).copied() {
+                    let cause = if e.state == State::Resolved {
+                        format!("detector cleared: {}", e.evidence.reason)
+                    } else {
+                        format!("detector reports ok: {}", e.evidence.reason)
+                    };
+                    match self.store.record_resolved(
+                        &fp,
+                        e.evidence.at,
+                        &cause,
+                        serde_json::to_value(&e.evidence).unwrap_or_default(),
+                    ) {
+                        Ok(_) => {
+                            tracing::info!(incident = id, detector = %c.detector, labels = %labels_text(&c.labels), "incident resolved");
+                            self.open.remove(&fp);
+                            self.update_gauges();
+                        }
+                        Err(err) => {
+                            tracing::error!(incident = id, error = %err, "cannot record resolution")
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fire(&mut self, c: &Change, fp: String) {
+        let Some(det) = self.detectors.iter().find(|d| d.name() == c.detector) else {
+            return;
+        };
+        let e = &c.evaluation;
+        let summary = match &det.config.summary {
+            Some(s) => format!("{s} ({})", e.evidence.reason),
+            None => format!(
+                "{} {}: {}",
+                c.detector,
+                labels_text(&c.labels),
+                e.evidence.reason
+            ),
+        };
+        let d = Detection {
+            fingerprint: fp.clone(),
+            detector: c.detector.clone(),
+            labels: c.labels.clone(),
+            severity: det.config.severity.as_str().to_string(),
+            summary,
+            at: e.evidence.at,
+            evidence: serde_json::to_value(&e.evidence).unwrap_or_default(),
+        };
+        let (incident, new) = match self.store.record_firing(&d) {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(detector = %c.detector, error = %err, "cannot record incident; not acting");
+                return;
+            }
+        };
+        self.open.insert(fp, incident.id);
+        if !new {
+            return;
+        }
+        tracing::warn!(incident = incident.id, detector = %c.detector, labels = %labels_text(&c.labels), reason = %e.evidence.reason, "incident opened");
+        self.update_gauges();
+        match self.runbooks.iter().find(|r| r.matches.matches(&incident)) {
+            Some(rb) => self.runner.launch(&incident, rb.clone()),
+            None => {
+                let _ = self.store.append_event(
+                    incident.id,
+                    now_millis(),
+                    "runbook",
+                    "medic",
+                    "no runbook matches this incident",
+                    serde_json::Value::Null,
+                );
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        if let Ok(counts) = self.store.count_by_state() {
+            for s in crate::incidents::IncidentState::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(k, _)| *k == s)
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0);
+                self.metrics
+                    .incidents
+                    .get_or_create(&StateLabels {
+                        state: s.as_str().to_string(),
+                    })
+                    .set(n);
+            }
+        }
+    }
+}

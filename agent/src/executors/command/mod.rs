@@ -1,0 +1,162 @@
+//! `kind: command` — run a program with argv and environment, never a shell
+//! string. Incident labels reach the program only as environment variables
+//! (`MEDIC_LABEL_<NAME>`, and all of them as JSON in `MEDIC_LABELS`), so a
+//! hostile label value is data, never code.
+//!
+//! The program runs in its own process group; on timeout (the runner drops the
+//! future) the whole group is killed. It also dies if medic dies
+//! (`PR_SET_PDEATHSIG`), so a crash cannot leave a half-done action running
+//! unobserved: the journal marks it interrupted.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use super::{ActionOutcome, ExecFuture, Executor, StepContext};
+
+/// Parameters of a command step.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandParams {
+    /// Program and arguments, used as they are (no templating, no shell).
+    pub argv: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+}
+
+/// The command executor.
+pub struct Command {
+    params: CommandParams,
+}
+
+impl Command {
+    /// Build.
+    pub fn new(params: CommandParams) -> Self {
+        Command { params }
+    }
+}
+
+/// `service.name` → `SERVICE_NAME`: environment-variable-safe label names.
+pub fn env_name(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Kills the process group when dropped (timeout or cancellation).
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+const OUTPUT_LIMIT: u64 = 4096;
+
+/// Keep the first few KiB of a stream and drain the rest, so the child never
+/// blocks on a full pipe.
+async fn read_limited<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> String {
+    let mut buf = Vec::new();
+    let _ = (&mut *r).take(OUTPUT_LIMIT).read_to_end(&mut buf).await;
+    let _ = tokio::io::copy(r, &mut tokio::io::sink()).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+impl Executor for Command {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+    fn describe(&self) -> serde_json::Value {
+        // Env values may be secrets: only their names go to the journal.
+        serde_json::json!({
+            "argv": self.params.argv,
+            "env": self.params.env.keys().collect::<Vec<_>>(),
+            "cwd": self.params.cwd,
+        })
+    }
+    fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let p = &self.params;
+            let mut cmd = tokio::process::Command::new(&p.argv[0]);
+            cmd.args(&p.argv[1..])
+                .envs(&p.env)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .process_group(0)
+                .kill_on_drop(true);
+            if let Some(d) = &p.cwd {
+                cmd.current_dir(d);
+            }
+            let i = &ctx.incident;
+            cmd.env("MEDIC_INCIDENT_ID", i.id.to_string())
+                .env("MEDIC_DETECTOR", &i.detector)
+                .env("MEDIC_SEVERITY", &i.severity)
+                .env("MEDIC_STATE", i.state.as_str())
+                .env("MEDIC_RUNBOOK", &ctx.runbook)
+                .env("MEDIC_STEP", &ctx.step_name)
+                .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
+                .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
+                .env(
+                    "MEDIC_LABELS",
+                    serde_json::to_string(&i.labels).unwrap_or_default(),
+                );
+            for (k, v) in &i.labels {
+                cmd.env(format!("MEDIC_LABEL_{}", env_name(k)), v);
+            }
+            // SAFETY: prctl is async-signal-safe; called in the child between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = cmd
+                .spawn()
+                .map_err(|e| format!("spawn {:?}: {e}", p.argv[0]))?;
+            let _guard = GroupGuard(child.id().map(|p| p as i32));
+            let mut out = child.stdout.take().expect("piped");
+            let mut err = child.stderr.take().expect("piped");
+            let (status, stdout, stderr) =
+                tokio::join!(child.wait(), read_limited(&mut out), read_limited(&mut err));
+            let status = status.map_err(|e| format!("wait: {e}"))?;
+            let details = serde_json::json!({
+                "exit_code": status.code(),
+                "stdout": stdout,
+                "stderr": stderr,
+            });
+            if status.success() {
+                Ok(ActionOutcome {
+                    summary: format!("{:?} exited 0", p.argv[0]),
+                    details,
+                })
+            } else {
+                Err(format!(
+                    "{:?} failed: {status}; stderr: {}",
+                    p.argv[0],
+                    stderr.trim()
+                ))
+            }
+        })
+    }
+}

@@ -1,0 +1,57 @@
+//! `kind: restart` — restart a service that medic supervises.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ActionOutcome, ExecFuture, Executor, StepContext};
+use crate::services::Supervisor;
+
+/// Parameters of a restart step.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestartParams {
+    /// Name of a service under `services:` in `medic.yaml`.
+    pub service: String,
+}
+
+/// The restart executor.
+pub struct Restart {
+    params: RestartParams,
+    supervisor: Supervisor,
+}
+
+impl Restart {
+    /// Build.
+    pub fn new(params: RestartParams, supervisor: Supervisor) -> Self {
+        Restart { params, supervisor }
+    }
+}
+
+impl Executor for Restart {
+    fn kind(&self) -> &'static str {
+        "restart"
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({ "service": self.params.service })
+    }
+    fn execute<'a>(&'a self, _ctx: &'a StepContext) -> ExecFuture<'a> {
+        Box::pin(async move {
+            let o = self
+                .supervisor
+                .restart(&self.params.service)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(ActionOutcome {
+                summary: format!(
+                    "restarted {} (pid {} → {})",
+                    self.params.service,
+                    o.old_pid
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "none".into()),
+                    o.new_pid
+                ),
+                details: serde_json::to_value(&o).unwrap_or_default(),
+            })
+        })
+    }
+}

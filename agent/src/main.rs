@@ -1,0 +1,284 @@
+//! The `medic` command.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use medic_agent::{config, daemon, demo, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "medic",
+    version,
+    about = "Detect failures and recover them, safely and durably."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon.
+    Run {
+        /// Configuration file.
+        #[arg(long, short, default_value = "medic.yaml", env = "MEDIC_CONFIG")]
+        config: PathBuf,
+        /// Log as JSON lines.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Validate the configuration and every runbook; exit non-zero on a mistake.
+    Check {
+        /// Configuration file.
+        #[arg(long, short, default_value = "medic.yaml", env = "MEDIC_CONFIG")]
+        config: PathBuf,
+    },
+    /// List incidents (open ones unless --all).
+    Incidents {
+        /// Include resolved incidents.
+        #[arg(long)]
+        all: bool,
+        /// medic's API.
+        #[arg(long, default_value = "http://127.0.0.1:9460", env = "MEDIC_API")]
+        api: String,
+    },
+    /// Show one incident with its timeline.
+    Incident {
+        /// Incident id.
+        id: i64,
+        /// medic's API.
+        #[arg(long, default_value = "http://127.0.0.1:9460", env = "MEDIC_API")]
+        api: String,
+    },
+    /// Acknowledge an incident: "I have it".
+    Ack {
+        /// Incident id.
+        id: i64,
+        /// Who is acknowledging (default: $USER).
+        #[arg(long)]
+        who: Option<String>,
+        /// A note for the timeline.
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// medic's API.
+        #[arg(long, default_value = "http://127.0.0.1:9460", env = "MEDIC_API")]
+        api: String,
+    },
+    /// Write the JSON Schemas of medic.yaml and runbook files.
+    Schema {
+        /// Output directory.
+        #[arg(long, default_value = "runbooks/schema")]
+        out: PathBuf,
+    },
+    /// Run the bundled demo service (a small web service you can break).
+    DemoService {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// Synthetic requests per second.
+        #[arg(long, default_value_t = 20)]
+        rps: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Check { config } => check(&config),
+        Cmd::Schema { out } => schema(&out),
+        Cmd::Run { config, log_json } => {
+            telemetry::init_logging(log_json);
+            block_on(async move {
+                match daemon::run(&config).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("medic: {e:#}");
+                        ExitCode::from(2)
+                    }
+                }
+            })
+        }
+        Cmd::DemoService { listen, rps } => {
+            telemetry::init_logging(false);
+            block_on(async move {
+                match demo::run(demo::DemoOptions { listen, rps }).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("demo-service: {e:#}");
+                        ExitCode::FAILURE
+                    }
+                }
+            })
+        }
+        Cmd::Incidents { all, api } => block_on(incidents(api, all)),
+        Cmd::Incident { id, api } => block_on(incident(api, id)),
+        Cmd::Ack {
+            id,
+            who,
+            comment,
+            api,
+        } => {
+            let who = who
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "cli".into());
+            block_on(ack(api, id, who, comment))
+        }
+    }
+}
+
+fn block_on<F: std::future::Future<Output = ExitCode>>(f: F) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => {
+            eprintln!("medic: cannot start runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(l) => {
+            println!(
+                "{}: ok ({} services, {} sources, {} detectors, {} runbooks)",
+                path.display(),
+                l.config.services.len(),
+                l.config.sources.len(),
+                l.config.detectors.len(),
+                l.runbooks.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn schema(out: &Path) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("{}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    for (name, s) in config::schemas() {
+        let p = out.join(name);
+        let text = serde_json::to_string_pretty(&s).unwrap_or_default() + "\n";
+        if let Err(e) = std::fs::write(&p, text) {
+            eprintln!("{}: {e}", p.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", p.display());
+    }
+    ExitCode::SUCCESS
+}
+
+async fn get_json(url: &str) -> Result<serde_json::Value, String> {
+    let r = reqwest::get(url).await.map_err(|e| format!("{url}: {e}"))?;
+    let status = r.status();
+    let v: serde_json::Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
+    if !status.is_success() {
+        return Err(v["error"].as_str().unwrap_or("request failed").to_string());
+    }
+    Ok(v)
+}
+
+fn ago(ms: i64) -> String {
+    let now = medic_agent::series::now_millis();
+    let s = ((now - ms).max(0) / 1000) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
+}
+
+async fn incidents(api: String, all: bool) -> ExitCode {
+    let url = format!(
+        "{api}/api/v1/incidents?state={}",
+        if all { "all" } else { "open" }
+    );
+    match get_json(&url).await {
+        Ok(v) => {
+            let list = v["incidents"].as_array().cloned().unwrap_or_default();
+            if list.is_empty() {
+                println!("no {}incidents", if all { "" } else { "open " });
+                return ExitCode::SUCCESS;
+            }
+            println!(
+                "{:>5}  {:<12}  {:<8}  {:<10}  {:<10}  SUMMARY",
+                "ID", "STATE", "SEVERITY", "AGE", "HELD BY"
+            );
+            for i in list {
+                println!(
+                    "{:>5}  {:<12}  {:<8}  {:<10}  {:<10}  {}",
+                    i["id"],
+                    i["state"].as_str().unwrap_or(""),
+                    i["severity"].as_str().unwrap_or(""),
+                    ago(i["opened_at"].as_i64().unwrap_or(0)),
+                    i["acked_by"].as_str().unwrap_or("-"),
+                    i["summary"].as_str().unwrap_or("")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("medic: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn incident(api: String, id: i64) -> ExitCode {
+    match get_json(&format!("{api}/api/v1/incidents/{id}")).await {
+        Ok(v) => {
+            let i = &v["incident"];
+            println!(
+                "incident {} [{}] {}",
+                i["id"],
+                i["state"].as_str().unwrap_or(""),
+                i["summary"].as_str().unwrap_or("")
+            );
+            for e in v["timeline"].as_array().cloned().unwrap_or_default() {
+                let at = e["at"].as_i64().unwrap_or(0);
+                let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at.max(0) as u64);
+                println!(
+                    "  {}  {:<10}  {:<24}  {}",
+                    humantime::format_rfc3339_millis(t),
+                    e["kind"].as_str().unwrap_or(""),
+                    e["actor"].as_str().unwrap_or(""),
+                    e["message"].as_str().unwrap_or("")
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("medic: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn ack(api: String, id: i64, who: String, comment: String) -> ExitCode {
+    let url = format!("{api}/api/v1/incidents/{id}/ack");
+    let r = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({"who": who, "comment": comment}))
+        .send()
+        .await;
+    match r {
+        Ok(r) if r.status().is_success() => {
+            println!("incident {id} acknowledged by {who}");
+            ExitCode::SUCCESS
+        }
+        Ok(r) => {
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            eprintln!("medic: {}", v["error"].as_str().unwrap_or("refused"));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("medic: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,614 @@
+//! Runs runbooks: one task per run, each action journalled before and after.
+//!
+//! Safety rules, in the order a step meets them:
+//! 1. Re-read the incident right before every attempt; never act on a
+//!    resolved incident.
+//! 2. Journal the attempt as `intended` (with its idempotency key) before
+//!    running it, and its outcome after. A key already in the journal is never
+//!    run again.
+//! 3. Apply the step timeout by dropping the executor's future (executors
+//!    clean up on drop).
+//! 4. After a crash, a run marked `running` resumes: steps whose action
+//!    succeeded are not re-run (their `verify` is checked again instead); an
+//!    attempt found `intended` is marked `interrupted` — its outcome is unknown,
+//!    so medic verifies first and only tries again (as a new attempt, within the
+//!    retry budget) if the verification fails.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{Runbook, Step, Verify};
+use crate::executors::{ExecutorDeps, StepContext};
+use crate::incidents::{Incident, IncidentState};
+use crate::series::now_millis;
+use crate::stores::{Action, ActionState, Run, RunState, Store};
+use crate::telemetry::{ActionLabels, ExecutorLabels, Metrics};
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq)]
+enum StepOutcome {
+    /// Action succeeded (and verified, if the step verifies).
+    Done { verified: bool },
+    /// The incident resolved: stop, act no further.
+    IncidentResolved,
+    /// Out of attempts.
+    Failed(String),
+}
+
+/// Starts and resumes runbook runs.
+#[derive(Clone)]
+pub struct Runner {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    deps: ExecutorDeps,
+    dry_run: bool,
+    // Incidents with a run in progress: one run per incident at a time.
+    active: Arc<Mutex<HashSet<i64>>>,
+    // One action per target at a time (target = executor kind + parameters),
+    // so two incidents with one cause (process died → "down" and "unhealthy")
+    // do not both restart the same service.
+    targets: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Runner {
+    /// Build. `dry_run` is the global switch from `medic.yaml`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        deps: ExecutorDeps,
+        dry_run: bool,
+    ) -> Self {
+        Runner {
+            store,
+            metrics,
+            deps,
+            dry_run,
+            active: Arc::new(Mutex::new(HashSet::new())),
+            targets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn claim(&self, incident_id: i64) -> bool {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(incident_id)
+    }
+
+    fn release(&self, incident_id: i64) {
+        self.active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&incident_id);
+    }
+
+    /// Start a new run of `runbook` for `incident`, unless one is in progress.
+    pub fn launch(&self, incident: &Incident, runbook: Arc<Runbook>) {
+        if !self.claim(incident.id) {
+            return;
+        }
+        let run = match self
+            .store
+            .start_run(incident.id, &runbook.name, now_millis())
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(incident = incident.id, error = %e, "cannot record run start; not acting");
+                self.release(incident.id);
+                return;
+            }
+        };
+        let this = self.clone();
+        tokio::spawn(async move { this.drive(run, runbook, false).await });
+    }
+
+    /// Resume a run found `running` at start-up.
+    pub fn resume(&self, run: Run, runbook: Option<Arc<Runbook>>) {
+        let Some(runbook) = runbook else {
+            let msg = format!("runbook {:?} no longer exists; run aborted", run.runbook);
+            let _ = self
+                .store
+                .finish_run(run.id, RunState::Aborted, now_millis(), &msg);
+            let _ = self.store.append_event(
+                run.incident_id,
+                now_millis(),
+                "runbook",
+                "medic",
+                &msg,
+                json!({"run": run.id}),
+            );
+            return;
+        };
+        if !self.claim(run.incident_id) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move { this.drive(run, runbook, true).await });
+    }
+
+    fn event(
+        &self,
+        incident_id: i64,
+        kind: &str,
+        actor: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) {
+        if let Err(e) =
+            self.store
+                .append_event(incident_id, now_millis(), kind, actor, message, data)
+        {
+            tracing::error!(incident = incident_id, error = %e, "cannot write timeline event");
+        }
+    }
+
+    async fn drive(self, run: Run, rb: Arc<Runbook>, resumed: bool) {
+        let actor = format!("runbook:{}", rb.name.value);
+        let iid = run.incident_id;
+        self.event(
+            iid,
+            "runbook",
+            &actor,
+            &if resumed {
+                format!(
+                    "runbook {} resumed after restart (run {})",
+                    rb.name.value, run.id
+                )
+            } else {
+                format!("runbook {} started (run {})", rb.name.value, run.id)
+            },
+            json!({"run": run.id}),
+        );
+        let (state, detail) = self.drive_steps(&run, &rb, &actor).await;
+        let _ = self.store.finish_run(run.id, state, now_millis(), &detail);
+        self.event(
+            iid,
+            "runbook",
+            &actor,
+            &format!("runbook {} {}: {detail}", rb.name.value, state.as_str()),
+            json!({"run": run.id, "state": state}),
+        );
+        tracing::info!(incident = iid, runbook = %rb.name, run = run.id, state = state.as_str(), detail, "run finished");
+        self.release(iid);
+    }
+
+    async fn drive_steps(&self, run: &Run, rb: &Runbook, actor: &str) -> (RunState, String) {
+        let mut any_verified = false;
+        for (i, step) in rb.steps.iter().enumerate() {
+            let path = format!("steps[{i}]");
+            match self.run_step(run, rb, step, &path).await {
+                StepOutcome::Done { verified } => any_verified |= verified,
+                StepOutcome::IncidentResolved => {
+                    return (
+                        if any_verified {
+                            RunState::Recovered
+                        } else {
+                            RunState::Aborted
+                        },
+                        format!(
+                            "incident resolved; step {:?} and later not run",
+                            step.name.value
+                        ),
+                    );
+                }
+                StepOutcome::Failed(why) => {
+                    for (j, f) in step.on_failure.iter().enumerate() {
+                        let fpath = format!("{path}.on_failure[{j}]");
+                        let o = self.run_step(run, rb, f, &fpath).await;
+                        tracing::info!(incident = run.incident_id, step = %f.name, outcome = ?o, "on_failure step done");
+                    }
+                    self.back_to_firing(run.incident_id, actor, &why);
+                    self.escalate(run, rb, actor, &why).await;
+                    return (
+                        RunState::Failed,
+                        format!("step {:?} failed: {why}", step.name.value),
+                    );
+                }
+            }
+        }
+        if any_verified {
+            (
+                RunState::Recovered,
+                "all steps done; recovery verified".into(),
+            )
+        } else {
+            (RunState::Completed, "all steps done".into())
+        }
+    }
+
+    fn back_to_firing(&self, iid: i64, actor: &str, why: &str) {
+        if let Ok(Some(i)) = self.store.incident(iid)
+            && i.state == IncidentState::Recovering
+        {
+            let to = if i.acked_by.is_some() {
+                IncidentState::Acknowledged
+            } else {
+                IncidentState::Firing
+            };
+            let _ = self.store.transition(
+                iid,
+                to,
+                now_millis(),
+                actor,
+                &format!("recovery did not verify: {why}"),
+            );
+        }
+    }
+
+    async fn escalate(&self, run: &Run, rb: &Runbook, actor: &str, why: &str) {
+        if rb.escalate.is_empty() {
+            self.event(
+                run.incident_id,
+                "escalation",
+                actor,
+                &format!("recovery failed ({why}); runbook has no escalate steps"),
+                json!({}),
+            );
+            return;
+        }
+        self.event(
+            run.incident_id,
+            "escalation",
+            actor,
+            &format!("escalating: {why}"),
+            json!({}),
+        );
+        for (j, s) in rb.escalate.iter().enumerate() {
+            let path = format!("escalate[{j}]");
+            // Escalation must reach people even if the incident resolved meanwhile
+            // is debatable; we keep the rule simple: it is a step like any other.
+            let o = self.run_step_inner(run, rb, s, &path, false).await;
+            tracing::info!(incident = run.incident_id, step = %s.name, outcome = ?o, "escalation step done");
+        }
+    }
+
+    async fn run_step(&self, run: &Run, rb: &Runbook, step: &Step, path: &str) -> StepOutcome {
+        self.run_step_inner(run, rb, step, path, true).await
+    }
+
+    async fn run_step_inner(
+        &self,
+        run: &Run,
+        rb: &Runbook,
+        step: &Step,
+        path: &str,
+        require_open: bool,
+    ) -> StepOutcome {
+        let actor = format!("runbook:{}", rb.name.value);
+        let iid = run.incident_id;
+        let kind = step.action.kind();
+        // What the journal already says about this step (after a crash).
+        let previous: Vec<Action> = self
+            .store
+            .journal_for_run(run.id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.step == path)
+            .collect();
+        let mut next_attempt = 1;
+        let mut done_before = false;
+        let mut interrupted = false;
+        for a in &previous {
+            next_attempt = next_attempt.max(a.attempt + 1);
+            match a.state {
+                ActionState::Succeeded | ActionState::DryRun => done_before = true,
+                ActionState::Intended => {
+                    interrupted = true;
+                    let msg = "medic stopped while this action was running; its outcome is unknown";
+                    let _ = self.store.journal_finish(
+                        &a.idempotency_key,
+                        ActionState::Interrupted,
+                        now_millis(),
+                        msg,
+                    );
+                    self.event(
+                        iid,
+                        "action",
+                        "medic",
+                        &format!(
+                            "step {:?} attempt {} interrupted: {msg}",
+                            step.name.value, a.attempt
+                        ),
+                        json!({"idempotency_key": a.idempotency_key, "step": path}),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if done_before || interrupted {
+            match &step.verify {
+                Some(v) if self.verify(iid, v).await => {
+                    self.event(
+                        iid,
+                        "verify",
+                        &actor,
+                        &format!("step {:?} verified (not re-run)", step.name.value),
+                        json!({"step": path}),
+                    );
+                    return StepOutcome::Done { verified: true };
+                }
+                Some(_) => {}
+                None if done_before => return StepOutcome::Done { verified: false },
+                None => {}
+            }
+        }
+        let mut last_err = String::from("no attempt left");
+        let first_attempt = next_attempt;
+        for attempt in first_attempt..=step.retry.max_attempts.max(1) {
+            if attempt > 1 {
+                let delay = step.retry.delay(attempt, rand::random::<f64>());
+                if self.sleep_unless_resolved(iid, delay).await && require_open {
+                    return StepOutcome::IncidentResolved;
+                }
+            }
+            let executor = step.action.build(&self.deps);
+            let target_key = format!("{kind}:{}", executor.describe());
+            let target_lock = self
+                .targets
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(target_key)
+                .or_default()
+                .clone();
+            let _held = match target_lock.clone().try_lock_owned() {
+                Ok(g) => g,
+                Err(_) => {
+                    // Another run is acting on this target. Wait for it, then
+                    // see whether its action already fixed our incident too.
+                    let g = target_lock.lock_owned().await;
+                    if let Some(v) = &step.verify
+                        && self.verify_once(iid, v).await
+                    {
+                        self.event(iid, "action", &actor, &format!("step {:?} not run: another run just acted on the same target and verification already holds", step.name.value), json!({"step": path}));
+                        return StepOutcome::Done { verified: true };
+                    }
+                    g
+                }
+            };
+            // Rule 1: re-check right before acting.
+            let incident = match self.store.incident(iid) {
+                Ok(Some(i)) => i,
+                Ok(None) => return StepOutcome::Failed(format!("incident {iid} vanished")),
+                Err(e) => return StepOutcome::Failed(format!("store: {e}")),
+            };
+            if require_open && !incident.is_open() {
+                self.event(
+                    iid,
+                    "action",
+                    &actor,
+                    &format!(
+                        "step {:?} skipped: incident already resolved",
+                        step.name.value
+                    ),
+                    json!({"step": path}),
+                );
+                return StepOutcome::IncidentResolved;
+            }
+            let key = format!("run-{}/{path}/attempt-{attempt}", run.id);
+            let dry = self.dry_run || rb.dry_run || step.dry_run;
+            let action = Action {
+                idempotency_key: key.clone(),
+                run_id: run.id,
+                incident_id: iid,
+                step: path.to_string(),
+                step_name: step.name.value.clone(),
+                attempt,
+                executor: kind.to_string(),
+                params: executor.describe(),
+                state: ActionState::Intended,
+                intended_at: now_millis(),
+                finished_at: None,
+                detail: None,
+            };
+            // Rule 2: journal before acting. A conflict means this exact attempt
+            // was already journalled: never run it twice.
+            if let Err(e) = self.store.journal_intend(&action) {
+                return StepOutcome::Failed(format!("not run: {e}"));
+            }
+            if dry {
+                let msg = format!(
+                    "dry run: would run {kind} step {:?} with {}",
+                    step.name.value, action.params
+                );
+                let _ = self
+                    .store
+                    .journal_finish(&key, ActionState::DryRun, now_millis(), &msg);
+                self.count(kind, "dry_run");
+                self.event(
+                    iid,
+                    "action",
+                    &actor,
+                    &msg,
+                    json!({"idempotency_key": key, "params": action.params, "dry_run": true}),
+                );
+                return StepOutcome::Done { verified: false };
+            }
+            self.event(
+                iid,
+                "action",
+                &actor,
+                &format!(
+                    "running {kind} step {:?} (attempt {attempt}/{})",
+                    step.name.value,
+                    step.retry.max_attempts.max(1)
+                ),
+                json!({"idempotency_key": key, "params": action.params}),
+            );
+            let ctx = StepContext {
+                incident: incident.clone(),
+                runbook: rb.name.value.clone(),
+                step: path.to_string(),
+                step_name: step.name.value.clone(),
+                attempt,
+                idempotency_key: key.clone(),
+            };
+            let started = Instant::now();
+            // Rule 3: the timeout drops the future; executors clean up on drop.
+            let result =
+                match tokio::time::timeout(step.timeout.std(), executor.execute(&ctx)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("timed out after {}", step.timeout)),
+                };
+            let secs = started.elapsed().as_secs_f64();
+            self.metrics
+                .step_duration
+                .get_or_create(&ExecutorLabels {
+                    executor: kind.to_string(),
+                })
+                .observe(secs);
+            match result {
+                Ok(out) => {
+                    let _ = self.store.journal_finish(
+                        &key,
+                        ActionState::Succeeded,
+                        now_millis(),
+                        &out.summary,
+                    );
+                    self.count(kind, "succeeded");
+                    self.event(
+                        iid,
+                        "action",
+                        &actor,
+                        &format!("{} ({:.2}s)", out.summary, secs),
+                        json!({"idempotency_key": key, "result": out.details, "seconds": secs}),
+                    );
+                    let Some(v) = &step.verify else {
+                        return StepOutcome::Done { verified: false };
+                    };
+                    if incident.is_open() && require_open {
+                        let _ = self.store.transition(
+                            iid,
+                            IncidentState::Recovering,
+                            now_millis(),
+                            &actor,
+                            &format!("{kind} step {:?} ran; verifying", step.name.value),
+                        );
+                    }
+                    let vstart = Instant::now();
+                    if self.verify(iid, v).await {
+                        self.event(
+                            iid,
+                            "verify",
+                            &actor,
+                            &format!(
+                                "verified: step {:?} held ({:.2}s)",
+                                step.name.value,
+                                vstart.elapsed().as_secs_f64()
+                            ),
+                            json!({"step": path}),
+                        );
+                        return StepOutcome::Done { verified: true };
+                    }
+                    last_err = format!("verification did not pass within {}", v.within);
+                    self.event(
+                        iid,
+                        "verify",
+                        &actor,
+                        &format!("step {:?}: {last_err}", step.name.value),
+                        json!({"step": path}),
+                    );
+                }
+                Err(e) => {
+                    let outcome = if e.starts_with("timed out") {
+                        "timeout"
+                    } else {
+                        "failed"
+                    };
+                    let _ = self
+                        .store
+                        .journal_finish(&key, ActionState::Failed, now_millis(), &e);
+                    self.count(kind, outcome);
+                    self.event(
+                        iid,
+                        "action",
+                        &actor,
+                        &format!(
+                            "{kind} step {:?} attempt {attempt} failed: {e}",
+                            step.name.value
+                        ),
+                        json!({"idempotency_key": key, "error": e}),
+                    );
+                    last_err = e;
+                }
+            }
+        }
+        StepOutcome::Failed(last_err)
+    }
+
+    fn count(&self, executor: &str, outcome: &str) {
+        self.metrics
+            .actions
+            .get_or_create(&ActionLabels {
+                executor: executor.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// Sleep, watching the incident; true if it resolved meanwhile.
+    async fn sleep_unless_resolved(&self, iid: i64, d: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + d;
+        loop {
+            if self.is_resolved(iid) {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(100))).await;
+        }
+    }
+
+    fn is_resolved(&self, iid: i64) -> bool {
+        matches!(self.store.incident(iid), Ok(Some(i)) if !i.is_open())
+    }
+
+    /// One poll of the verify checks.
+    async fn verify_once(&self, iid: i64, v: &Verify) -> bool {
+        let once = Verify {
+            within: crate::config::duration::Duration::from_millis(0),
+            ..v.clone()
+        };
+        self.verify(iid, &once).await
+    }
+
+    /// Poll the verify checks until all pass at once, or time runs out.
+    async fn verify(&self, iid: i64, v: &Verify) -> bool {
+        let deadline = tokio::time::Instant::now() + v.within.std();
+        let cleared_needed = v.detector_cleared || (v.http.is_none() && v.tcp.is_none());
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let per_check = remaining.clamp(
+                std::time::Duration::from_millis(500),
+                std::time::Duration::from_secs(2),
+            );
+            let mut ok = true;
+            if cleared_needed && !self.is_resolved(iid) {
+                ok = false;
+            }
+            if ok && let Some(url) = &v.http {
+                let r = tokio::time::timeout(
+                    per_check,
+                    crate::sources::probe::check_http(&self.deps.http, url, &v.expect_status),
+                )
+                .await;
+                ok = matches!(r, Ok(Ok(())));
+            }
+            if ok && let Some(addr) = &v.tcp {
+                let r = tokio::time::timeout(per_check, tokio::net::TcpStream::connect(addr)).await;
+                ok = matches!(r, Ok(Ok(_)));
+            }
+            if ok {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(v.interval.std()).await;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Sources: where samples come from.
+//!
+//! Each source kind lives in its own folder with its config and code. A source
+//! runs one task per target; every collection becomes one [`Batch`] sent to the
+//! detection engine.
+
+pub mod probe;
+pub mod scrape;
+pub mod targets;
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::duration::Duration;
+use crate::config::spanned::Spanned;
+use crate::series::{Batch, Labels};
+use crate::telemetry::Metrics;
+
+/// One entry of `sources:` in `medic.yaml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+pub struct SourceConfig {
+    /// Unique name; becomes the `job` label of its samples.
+    pub name: Spanned<String>,
+    /// How often each target is collected.
+    #[serde(default = "default_interval")]
+    pub interval: Duration,
+    /// Give up on one collection after this long (default: the interval).
+    #[serde(default)]
+    pub timeout: Option<Duration>,
+    /// Labels added to every sample of this source.
+    #[serde(default)]
+    pub labels: Labels,
+    /// What kind of source, and its settings.
+    #[serde(flatten)]
+    pub kind: SourceKind,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl SourceConfig {
+    /// The collection timeout in force.
+    pub fn effective_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(self.interval)
+    }
+}
+
+/// The kinds of source, chosen by `kind:`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SourceKind {
+    /// Prometheus text-format scrape of `/metrics` endpoints.
+    Scrape(scrape::ScrapeConfig),
+    /// HTTP GET probe: success when the status is as expected within the timeout.
+    HttpProbe(probe::HttpProbeConfig),
+    /// TCP connect probe.
+    TcpProbe(probe::TcpProbeConfig),
+    /// Run a program: success when it exits 0 within the timeout.
+    ExecProbe(probe::ExecProbeConfig),
+}
+
+impl SourceKind {
+    /// Short kind name, as written in YAML.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Scrape(_) => "scrape",
+            SourceKind::HttpProbe(_) => "http_probe",
+            SourceKind::TcpProbe(_) => "tcp_probe",
+            SourceKind::ExecProbe(_) => "exec_probe",
+        }
+    }
+}
+
+/// What a running source needs from the rest of medic.
+#[derive(Clone)]
+pub struct SourceContext {
+    /// Where batches go.
+    pub batches: mpsc::Sender<Batch>,
+    /// medic's own metrics.
+    pub metrics: Arc<Metrics>,
+    /// One HTTP client shared by all HTTP sources (connection reuse).
+    pub http: reqwest::Client,
+    /// Directory `file_sd` paths are relative to.
+    pub base_dir: std::path::PathBuf,
+}
+
+/// Start a source; the returned task runs until aborted.
+pub fn spawn(cfg: SourceConfig, ctx: SourceContext) -> JoinHandle<()> {
+    tokio::spawn(targets::run_source(cfg, ctx))
+}

@@ -1,0 +1,259 @@
+//! Durable state behind one interface: incidents, their timelines, runbook
+//! runs and the action journal.
+//!
+//! The embedded SQLite store is the default; a later store (etcd) implements
+//! the same trait. Every method is short and synchronous: callers in async code
+//! may call it directly (SQLite on local disk answers in well under a millisecond).
+
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+use crate::incidents::{Incident, IncidentState, TimelineEvent};
+use crate::series::{Labels, Millis};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error("store: {0}")]
+    Backend(String),
+    /// No such record.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The change is not allowed in the record's current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A detector report for an incident.
+#[derive(Debug, Clone)]
+pub struct Detection {
+    /// Fingerprint of detector + labels.
+    pub fingerprint: String,
+    /// Detector name.
+    pub detector: String,
+    /// Labels.
+    pub labels: Labels,
+    /// Severity.
+    pub severity: String,
+    /// One line.
+    pub summary: String,
+    /// When.
+    pub at: Millis,
+    /// Evidence as JSON.
+    pub evidence: serde_json::Value,
+}
+
+/// State of a runbook run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Steps are being executed.
+    Running,
+    /// A step verified: the incident is recovering or resolved.
+    Recovered,
+    /// Steps finished without verification failing.
+    Completed,
+    /// Recovery did not verify; on_failure ran and it escalated.
+    Failed,
+    /// Stopped because the incident resolved or the runbook disappeared.
+    Aborted,
+}
+
+impl RunState {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Recovered => "recovered",
+            RunState::Completed => "completed",
+            RunState::Failed => "failed",
+            RunState::Aborted => "aborted",
+        }
+    }
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => RunState::Running,
+            "recovered" => RunState::Recovered,
+            "completed" => RunState::Completed,
+            "failed" => RunState::Failed,
+            "aborted" => RunState::Aborted,
+            _ => return None,
+        })
+    }
+}
+
+/// One execution of a runbook for an incident.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Run {
+    /// Store id.
+    pub id: i64,
+    /// Incident.
+    pub incident_id: i64,
+    /// Runbook name.
+    pub runbook: String,
+    /// State.
+    pub state: RunState,
+    /// Started.
+    pub started_at: Millis,
+    /// Finished.
+    pub finished_at: Option<Millis>,
+    /// Why it ended as it did.
+    pub detail: Option<String>,
+}
+
+/// Journal state of one action attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// Written before the action runs.
+    Intended,
+    /// The executor reported success.
+    Succeeded,
+    /// The executor reported failure or timed out.
+    Failed,
+    /// Found `intended` after a crash: it may or may not have run.
+    Interrupted,
+    /// Dry run: recorded, not executed.
+    DryRun,
+}
+
+impl ActionState {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Intended => "intended",
+            ActionState::Succeeded => "succeeded",
+            ActionState::Failed => "failed",
+            ActionState::Interrupted => "interrupted",
+            ActionState::DryRun => "dry_run",
+        }
+    }
+    /// Parse the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "intended" => ActionState::Intended,
+            "succeeded" => ActionState::Succeeded,
+            "failed" => ActionState::Failed,
+            "interrupted" => ActionState::Interrupted,
+            "dry_run" => ActionState::DryRun,
+            _ => return None,
+        })
+    }
+}
+
+/// One action attempt in the journal.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Action {
+    /// `run-<run>/<step path>/attempt-<n>`: unique; an action with a key
+    /// already journalled is never started again.
+    pub idempotency_key: String,
+    /// Run.
+    pub run_id: i64,
+    /// Incident.
+    pub incident_id: i64,
+    /// Step path within the runbook (`steps[0]`, `steps[1].on_failure[0]`, `escalate[0]`).
+    pub step: String,
+    /// Step name.
+    pub step_name: String,
+    /// Attempt number from 1.
+    pub attempt: u32,
+    /// Executor kind.
+    pub executor: String,
+    /// Parameters as JSON (no secrets).
+    pub params: serde_json::Value,
+    /// State.
+    pub state: ActionState,
+    /// Written before running.
+    pub intended_at: Millis,
+    /// Written after.
+    pub finished_at: Option<Millis>,
+    /// Result or error.
+    pub detail: Option<String>,
+}
+
+/// Filter for listing incidents.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentFilter {
+    /// Only open (not resolved) incidents.
+    pub open_only: bool,
+    /// At most this many, newest first.
+    pub limit: Option<usize>,
+}
+
+/// Durable state.
+pub trait Store: Send + Sync {
+    /// Open an incident for a detection, or update the open one with the same
+    /// fingerprint. Returns the incident and whether it was newly opened.
+    fn record_firing(&self, d: &Detection) -> StoreResult<(Incident, bool)>;
+    /// Resolve the open incident with this fingerprint, if any.
+    fn record_resolved(
+        &self,
+        fingerprint: &str,
+        at: Millis,
+        cause: &str,
+        evidence: serde_json::Value,
+    ) -> StoreResult<Option<Incident>>;
+    /// Move an incident to a state, recording who and why.
+    fn transition(
+        &self,
+        id: i64,
+        to: IncidentState,
+        at: Millis,
+        actor: &str,
+        cause: &str,
+    ) -> StoreResult<Incident>;
+    /// Acknowledge: sticky until resolved. Refused on resolved incidents.
+    fn acknowledge(&self, id: i64, who: &str, comment: &str, at: Millis) -> StoreResult<Incident>;
+    /// Append to a timeline.
+    fn append_event(
+        &self,
+        incident_id: i64,
+        at: Millis,
+        kind: &str,
+        actor: &str,
+        message: &str,
+        data: serde_json::Value,
+    ) -> StoreResult<()>;
+    /// One incident.
+    fn incident(&self, id: i64) -> StoreResult<Option<Incident>>;
+    /// Incidents, newest first.
+    fn incidents(&self, filter: &IncidentFilter) -> StoreResult<Vec<Incident>>;
+    /// An incident's timeline, oldest first.
+    fn timeline(&self, id: i64) -> StoreResult<Vec<TimelineEvent>>;
+    /// Count of incidents by state.
+    fn count_by_state(&self) -> StoreResult<Vec<(IncidentState, i64)>>;
+
+    /// Start a run.
+    fn start_run(&self, incident_id: i64, runbook: &str, at: Millis) -> StoreResult<Run>;
+    /// Finish a run.
+    fn finish_run(&self, run_id: i64, state: RunState, at: Millis, detail: &str)
+    -> StoreResult<()>;
+    /// Runs still marked running (to resume after a crash).
+    fn running_runs(&self) -> StoreResult<Vec<Run>>;
+    /// Runs of an incident.
+    fn runs_for(&self, incident_id: i64) -> StoreResult<Vec<Run>>;
+
+    /// Journal an action as intended, before running it. Fails with
+    /// `Conflict` if the key exists: the caller must not run it.
+    fn journal_intend(&self, a: &Action) -> StoreResult<()>;
+    /// Journal the outcome.
+    fn journal_finish(
+        &self,
+        key: &str,
+        state: ActionState,
+        at: Millis,
+        detail: &str,
+    ) -> StoreResult<()>;
+    /// Look up one action.
+    fn journal_get(&self, key: &str) -> StoreResult<Option<Action>>;
+    /// All actions of a run, in order.
+    fn journal_for_run(&self, run_id: i64) -> StoreResult<Vec<Action>>;
+    /// All actions of an incident, in order.
+    fn journal_for_incident(&self, incident_id: i64) -> StoreResult<Vec<Action>>;
+}

@@ -1,0 +1,176 @@
+//! medic's own telemetry: Prometheus metrics (prometheus-client) and logs (tracing).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels `{source}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// Source name.
+    pub source: String,
+}
+
+/// Labels `{source, reason}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceErrorLabels {
+    /// Source name.
+    pub source: String,
+    /// Short machine-readable reason (`http`, `timeout`, `parse`, `status`).
+    pub reason: String,
+}
+
+/// Labels `{detector}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DetectorLabels {
+    /// Detector name.
+    pub detector: String,
+}
+
+/// Labels `{state}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// Incident state.
+    pub state: String,
+}
+
+/// Labels `{executor, outcome}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    /// Executor kind.
+    pub executor: String,
+    /// `succeeded`, `failed`, `timeout`, `dry_run`, `skipped`.
+    pub outcome: String,
+}
+
+/// Labels `{executor}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExecutorLabels {
+    /// Executor kind.
+    pub executor: String,
+}
+
+/// Labels `{result}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or `error`.
+    pub result: String,
+}
+
+/// Every metric medic exports about itself.
+pub struct Metrics {
+    /// Samples accepted from sources.
+    pub samples_ingested: Family<SourceLabels, Counter>,
+    /// Failed collections (scrape or probe errors, malformed payloads).
+    pub source_errors: Family<SourceErrorLabels, Counter>,
+    /// Detector evaluations.
+    pub detector_evaluations: Family<DetectorLabels, Counter>,
+    /// Incidents by state (open ones, plus resolved in the store).
+    pub incidents: Family<StateLabels, Gauge>,
+    /// Actions run, by executor and outcome.
+    pub actions: Family<ActionLabels, Counter>,
+    /// Wall time of one step attempt, by executor.
+    pub step_duration: Family<ExecutorLabels, Histogram>,
+    /// Config reloads by result.
+    pub reloads: Family<ResultLabels, Counter>,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Build the registry.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("medic");
+        let samples_ingested = Family::<SourceLabels, Counter>::default();
+        registry.register(
+            "samples_ingested",
+            "Samples accepted from sources",
+            samples_ingested.clone(),
+        );
+        let source_errors = Family::<SourceErrorLabels, Counter>::default();
+        registry.register(
+            "source_errors",
+            "Failed collections: scrape or probe errors and malformed payloads",
+            source_errors.clone(),
+        );
+        let detector_evaluations = Family::<DetectorLabels, Counter>::default();
+        registry.register(
+            "detector_evaluations",
+            "Detector evaluations",
+            detector_evaluations.clone(),
+        );
+        let incidents = Family::<StateLabels, Gauge>::default();
+        registry.register("incidents", "Incidents by state", incidents.clone());
+        let actions = Family::<ActionLabels, Counter>::default();
+        registry.register(
+            "actions",
+            "Runbook actions by executor and outcome",
+            actions.clone(),
+        );
+        let step_duration = Family::<ExecutorLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0])
+        });
+        registry.register(
+            "step_duration_seconds",
+            "Wall time of one runbook step attempt",
+            step_duration.clone(),
+        );
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            reloads.clone(),
+        );
+        Metrics {
+            samples_ingested,
+            source_errors,
+            detector_evaluations,
+            incidents,
+            actions,
+            step_duration,
+            reloads,
+            registry,
+        }
+    }
+
+    /// Count a source error.
+    pub fn source_error(&self, source: &str, reason: &str) {
+        self.source_errors
+            .get_or_create(&SourceErrorLabels {
+                source: source.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Render in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Set up logging: human-readable by default, JSON lines with `json = true`.
+/// `RUST_LOG` overrides the default level (`info`).
+pub fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        let _ = builder.json().with_current_span(false).try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
