@@ -581,3 +581,113 @@ fn ack_through_api_and_cli_is_recorded() {
         "{listing}"
     );
 }
+
+#[test]
+fn file_sd_targets_sighup_reload_and_tcp_exec_probes() {
+    let dir = TempDir::new("discovery");
+    let a = TestServer::start(|_| (200, "m 0\n".into()));
+    let b = TestServer::start(|_| (200, "m 1\nn 1\n".into()));
+    let sd = dir.path("targets.json");
+    std::fs::write(
+        &sd,
+        format!(
+            r#"[{{"targets": ["127.0.0.1:{}"], "labels": {{"team": "a"}}}}]"#,
+            a.port
+        ),
+    )
+    .unwrap();
+    let closed = free_port();
+    let base = format!(
+        r#"sources:
+  - name: apps
+    kind: scrape
+    interval: 300ms
+    file_sd: [targets.json]
+  - name: port-check
+    kind: tcp_probe
+    interval: 300ms
+    timeout: 200ms
+    targets: ["127.0.0.1:{closed}", "127.0.0.1:{open}"]
+  - name: script-ok
+    kind: exec_probe
+    interval: 300ms
+    argv: [/bin/true]
+  - name: script-bad
+    kind: exec_probe
+    interval: 300ms
+    argv: [/bin/false]
+detectors:
+  - name: m-high
+    kind: threshold
+    series: m{{job="apps"}}
+    above: 0
+  - name: probe-dead
+    kind: heartbeat
+    series: probe_success
+    timeout: 1s
+"#,
+        open = a.port
+    );
+    let mut m = Medic::start(&dir, &base, &[]);
+    // Probes: the closed port and the failing script fire; the others never do.
+    let dead = m.wait_incident("probe-dead", LONG, |_| true);
+    wait_for(LONG, "both failing probes", || {
+        let firing: Vec<String> = m
+            .incidents()
+            .iter()
+            .filter(|i| i["detector"] == "probe-dead")
+            .map(|i| i["labels"]["instance"].as_str().unwrap_or("").to_string())
+            .collect();
+        (firing.len() == 2).then_some(firing)
+    });
+    assert!(
+        dead["incident"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("no successful probe"),
+        "{dead}"
+    );
+    let instances: Vec<String> = m
+        .incidents()
+        .iter()
+        .map(|i| i["labels"]["instance"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        instances.contains(&format!("127.0.0.1:{closed}"))
+            && instances.contains(&"script-bad".to_string()),
+        "{instances:?}"
+    );
+    assert!(
+        !instances.contains(&"script-ok".to_string())
+            && !instances.contains(&format!("127.0.0.1:{}", a.port)),
+        "{instances:?}"
+    );
+    // file_sd: add a target by rewriting the file; medic picks it up with its labels.
+    std::fs::write(
+        &sd,
+        format!(r#"[{{"targets": ["127.0.0.1:{}"], "labels": {{"team": "a"}}}}, {{"targets": ["127.0.0.1:{}"], "labels": {{"team": "b"}}}}]"#, a.port, b.port),
+    )
+    .unwrap();
+    let d = m.wait_incident("m-high", LONG, |_| true);
+    assert_eq!(d["incident"]["labels"]["team"], "b");
+    assert_eq!(
+        d["incident"]["labels"]["instance"],
+        format!("127.0.0.1:{}", b.port)
+    );
+    // SIGHUP: a new detector takes effect without a restart.
+    let cfg = std::fs::read_to_string(dir.path("medic.yaml")).unwrap()
+        + "  - name: n-high\n    kind: threshold\n    series: \"n\"\n    above: 0\n";
+    std::fs::write(dir.path("medic.yaml"), cfg).unwrap();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(m.pid() as i32, libc::SIGHUP);
+    }
+    m.wait_incident("n-high", LONG, |_| true);
+    assert!(
+        m.metrics()
+            .contains("medic_config_reloads_total{result=\"ok\"} 1"),
+        "{}",
+        m.metrics()
+    );
+    m.stop();
+}

@@ -136,6 +136,11 @@ impl Medic {
         m
     }
 
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
     /// The API port.
     pub fn port(&self) -> u16 {
         self.api.rsplit(':').next().unwrap().parse().unwrap()

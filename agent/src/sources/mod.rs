@@ -89,6 +89,32 @@ pub struct SourceContext {
     pub base_dir: std::path::PathBuf,
 }
 
+impl SourceContext {
+    /// Count and send one collection's samples to the engine. False when the
+    /// engine is gone (shutting down).
+    pub async fn emit(
+        &self,
+        source: &str,
+        target: &str,
+        at: crate::series::Millis,
+        samples: Vec<crate::series::Sample>,
+    ) -> bool {
+        self.metrics
+            .samples_ingested
+            .get_or_create(&crate::telemetry::SourceLabels {
+                source: source.to_string(),
+            })
+            .inc_by(samples.len() as u64);
+        let batch = Batch {
+            source: source.to_string(),
+            target: target.to_string(),
+            at,
+            samples,
+        };
+        self.batches.send(batch).await.is_ok()
+    }
+}
+
 /// Start a source; the returned task runs until aborted.
 pub fn spawn(cfg: SourceConfig, ctx: SourceContext) -> JoinHandle<()> {
     tokio::spawn(targets::run_source(cfg, ctx))

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::targets::{Target, target_labels};
 use super::{SourceConfig, SourceContext, SourceKind};
-use crate::series::{Batch, Sample, now_millis};
+use crate::series::{Sample, now_millis};
 
 /// Settings of a `kind: http_probe` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -156,20 +156,8 @@ pub async fn run_target(cfg: &SourceConfig, ctx: &SourceContext, target: Target)
                 at,
             },
         ];
-        ctx.metrics
-            .samples_ingested
-            .get_or_create(&crate::telemetry::SourceLabels {
-                source: cfg.name.value.clone(),
-            })
-            .inc_by(2);
-        let batch = Batch {
-            source: cfg.name.value.clone(),
-            target: target.address.clone(),
-            at,
-            samples,
-        };
-        if ctx.batches.send(batch).await.is_err() {
-            return;
+        if !ctx.emit(&cfg.name, &target.address, at, samples).await {
+            return; // engine gone: shutting down
         }
     }
 }

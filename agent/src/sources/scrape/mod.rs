@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::targets::{Target, target_labels};
 use super::{SourceConfig, SourceContext};
-use crate::series::{Batch, Sample, now_millis};
+use crate::series::{Sample, now_millis};
 
 /// Settings of a `kind: scrape` source.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -121,19 +121,7 @@ pub async fn run_target(
                 at,
             });
         }
-        ctx.metrics
-            .samples_ingested
-            .get_or_create(&crate::telemetry::SourceLabels {
-                source: cfg.name.value.clone(),
-            })
-            .inc_by(samples.len() as u64);
-        let batch = Batch {
-            source: cfg.name.value.clone(),
-            target: target.address.clone(),
-            at,
-            samples,
-        };
-        if ctx.batches.send(batch).await.is_err() {
+        if !ctx.emit(&cfg.name, &target.address, at, samples).await {
             return; // engine gone: shutting down
         }
     }
