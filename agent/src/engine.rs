@@ -82,6 +82,9 @@ impl Engine {
     ) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The runner and the API also change incident states (recovering,
+        // acknowledged); refresh the gauges now and then to include those.
+        let mut gauges = tokio::time::interval(std::time::Duration::from_secs(5));
         loop {
             tokio::select! {
                 b = batches.recv() => match b {
@@ -89,6 +92,7 @@ impl Engine {
                     None => return,
                 },
                 _ = tick.tick() => self.tick(now_millis()),
+                _ = gauges.tick() => self.update_gauges(),
                 c = commands.recv() => match c {
                     Some(Command::Reload { detectors, runbooks, done }) => {
                         self.reload(detectors, runbooks);

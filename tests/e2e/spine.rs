@@ -248,6 +248,13 @@ steps:
       - name: compensate
         kind: command
         argv: [/bin/sh, -c, 'echo undone > "$1"', sh, "{comp}"]
+      - name: record it
+        kind: http
+        method: PUT
+        url: http://127.0.0.1:{hook}/record
+        headers: {{X-Token: secret-token-value}}
+        body: '{{"incident": "{{{{ incident.id }}}}", "summary": "{{{{ incident.summary }}}}"}}'
+        expect_status: [200]
 escalate:
   - name: page
     kind: notify
@@ -278,14 +285,29 @@ escalate:
             "steps[0]",
             "steps[0]",
             "steps[0].on_failure[0]",
+            "steps[0].on_failure[1]",
             "escalate[0]"
         ],
         "{text}"
     );
     assert!(text.contains("escalating"), "{text}");
     let hooks = hook.requests();
-    assert_eq!(hooks.len(), 1, "one escalation notification");
-    let body: Value = serde_json::from_str(&hooks[0].body).unwrap();
+    assert_eq!(hooks.len(), 2, "one http step, one escalation notification");
+    // The http step: method, templated body with JSON-escaped values.
+    assert_eq!(
+        (hooks[0].method.as_str(), hooks[0].path.as_str()),
+        ("PUT", "/record")
+    );
+    let rec: Value =
+        serde_json::from_str(&hooks[0].body).expect("valid JSON even with quotes in the summary");
+    assert_eq!(rec["incident"], d["incident"]["id"].to_string());
+    assert_eq!(rec["summary"], d["incident"]["summary"]);
+    // Header values (tokens) never reach the journal or the timeline.
+    assert!(
+        !d.to_string().contains("secret-token-value"),
+        "secret leaked"
+    );
+    let body: Value = serde_json::from_str(&hooks[1].body).unwrap();
     assert_eq!(body["incident"]["detector"], "demo-in-error-mode");
     assert!(
         body["idempotency_key"]
@@ -690,4 +712,61 @@ detectors:
         m.metrics()
     );
     m.stop();
+}
+
+#[test]
+fn never_acts_on_an_incident_that_resolved_meanwhile() {
+    let dir = TempDir::new("recheck");
+    let dp = free_port();
+    let _demo = demo_service(dp);
+    let marker = dir.path("second-ran");
+    let cfg = format!(
+        r#"sources:
+  - name: demo-metrics
+    kind: scrape
+    interval: 300ms
+    targets: [127.0.0.1:{dp}]
+detectors:
+  - name: demo-in-error-mode
+    kind: threshold
+    series: demo_mode{{mode="errors"}}
+    above: 0
+"#
+    );
+    let rb = format!(
+        r#"name: slow
+match: {{detectors: [demo-in-error-mode]}}
+steps:
+  - name: wait a bit
+    kind: command
+    argv: [sleep, "3"]
+  - name: must not run
+    kind: command
+    argv: [touch, "{m}"]
+"#,
+        m = marker.display()
+    );
+    let m = Medic::start(&dir, &cfg, &[("rb.yaml", &rb)]);
+    demo_fault(dp, "errors");
+    m.wait_incident("demo-in-error-mode", LONG, |d| {
+        d["actions"].as_array().is_some_and(|a| !a.is_empty())
+    });
+    // The fault goes away while the first step runs: the detector clears.
+    demo_fault(dp, "ok");
+    let d = m.wait_incident("demo-in-error-mode", LONG, |d| {
+        d["runs"][0]["state"] != "running" && d["runs"][0]["state"].is_string()
+    });
+    let text = messages(&d);
+    assert_eq!(d["incident"]["state"], "resolved", "{text}");
+    assert_eq!(d["runs"][0]["state"], "aborted", "{text}");
+    assert!(
+        !marker.exists(),
+        "the second step ran on a resolved incident:\n{text}"
+    );
+    assert_eq!(
+        d["actions"].as_array().unwrap().len(),
+        1,
+        "only the first step was journalled: {text}"
+    );
+    assert!(text.contains("incident resolved"), "{text}");
 }

@@ -164,3 +164,17 @@ fn schemas_are_generated() {
         "{text}"
     );
 }
+
+#[test]
+fn shipped_schemas_are_current() {
+    // runbooks/schema/ is what editors load; it must be what the code generates.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks/schema");
+    for (name, schema) in schemas() {
+        let shipped = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let generated = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+        assert!(
+            shipped == generated,
+            "{name} is stale: run `medic schema` and commit runbooks/schema/"
+        );
+    }
+}

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use medic_detectors::{
-    Comparison, ErrorRate, ErrorRateConfig, Evaluation, Heartbeat, HeartbeatConfig, State,
-    Threshold, ThresholdConfig,
+    Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, Heartbeat, HeartbeatConfig,
+    State, Threshold, ThresholdConfig,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -164,7 +164,9 @@ enum Machines {
     Threshold {
         selector: Selector,
         cfg: ThresholdConfig,
-        by_series: HashMap<Labels, Threshold>,
+        // Each series' machine and the batch origin (source, target) it comes
+        // from, to notice when a complete batch no longer has it.
+        by_series: HashMap<Labels, (Threshold, (String, String))>,
     },
     ErrorRate {
         errors: Selector,
@@ -287,20 +289,53 @@ impl Bound {
                 cfg,
                 by_series,
             } => {
+                let origin = (batch.source.clone(), batch.target.clone());
+                let mut seen = std::collections::HashSet::new();
                 for s in &batch.samples {
                     if !selector.matches(&s.name, &s.labels) {
                         continue;
                     }
-                    let m = by_series
+                    let (m, o) = by_series
                         .entry(s.labels.clone())
-                        .or_insert_with(|| Threshold::new(cfg.clone()));
+                        .or_insert_with(|| (Threshold::new(cfg.clone()), origin.clone()));
+                    o.clone_from(&origin);
                     let e = m.observe(s.at, s.value);
                     evaluations += 1;
+                    seen.insert(s.labels.clone());
                     out.push(Change {
                         detector: name.clone(),
                         labels: s.labels.clone(),
                         evaluation: e,
                     });
+                }
+                if batch.complete {
+                    // Like Prometheus: a series its target stopped exposing is
+                    // stale, and a condition on a stale series no longer holds.
+                    let stale: Vec<Labels> = by_series
+                        .iter()
+                        .filter(|(l, (_, o))| *o == origin && !seen.contains(*l))
+                        .map(|(l, _)| l.clone())
+                        .collect();
+                    for l in stale {
+                        let Some((m, _)) = by_series.remove(&l) else {
+                            continue;
+                        };
+                        out.push(Change {
+                            detector: name.clone(),
+                            evaluation: Evaluation {
+                                state: State::Ok,
+                                changed: m.state() != State::Ok,
+                                evidence: Evidence {
+                                    at: batch.at,
+                                    observed: f64::NAN,
+                                    threshold: cfg.value,
+                                    since: None,
+                                    reason: "series no longer exposed by its target (stale)".into(),
+                                },
+                            },
+                            labels: l,
+                        });
+                    }
                 }
             }
             Machines::ErrorRate {
@@ -403,7 +438,7 @@ impl Bound {
     /// Current state for a label set, if known.
     pub fn state(&self, labels: &Labels) -> Option<State> {
         match &self.machines {
-            Machines::Threshold { by_series, .. } => by_series.get(labels).map(|m| m.state()),
+            Machines::Threshold { by_series, .. } => by_series.get(labels).map(|(m, _)| m.state()),
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
         }

@@ -24,6 +24,7 @@ fn batch(at: Millis, samples: &[Spec<'_>]) -> Batch {
                 at,
             })
             .collect(),
+        complete: true,
     }
 }
 
@@ -82,4 +83,36 @@ fn heartbeat_fires_on_tick_and_resolves() {
     assert_eq!(c[0].evaluation.state, State::Firing);
     let (c, _) = d.observe(&batch(3000, &[("probe_success", l, 1.0)]));
     assert_eq!(c[0].evaluation.state, State::Resolved);
+}
+
+#[test]
+fn threshold_series_that_vanish_from_a_complete_batch_are_stale() {
+    let mut d = Bound::new(cfg(
+        "name: mode\nkind: threshold\nseries: 'mode{m=\"bad\"}'\nabove: 0\n",
+    ));
+    let bad: &[(&str, &str)] = &[("m", "bad")];
+    let ok: &[(&str, &str)] = &[("m", "ok")];
+    let (c, _) = d.observe(&batch(0, &[("mode", bad, 1.0)]));
+    assert_eq!(c[0].evaluation.state, State::Firing);
+    // An incomplete batch (failed scrape) says nothing about absence.
+    let mut failed = batch(500, &[("up", &[], 0.0)]);
+    failed.complete = false;
+    assert!(d.observe(&failed).0.is_empty());
+    assert_eq!(
+        d.state(
+            &bad.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        ),
+        Some(State::Firing)
+    );
+    // The target now exposes mode{m="ok"} only: the bad series is stale.
+    let (c, _) = d.observe(&batch(1000, &[("mode", ok, 1.0)]));
+    let stale = c
+        .iter()
+        .find(|c| c.labels.get("m").map(String::as_str) == Some("bad"))
+        .expect("stale change");
+    assert_eq!(stale.evaluation.state, State::Ok);
+    assert!(stale.evaluation.changed);
+    assert!(stale.evaluation.evidence.reason.contains("stale"));
 }

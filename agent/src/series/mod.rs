@@ -39,6 +39,9 @@ pub struct Batch {
     pub at: Millis,
     /// The samples.
     pub samples: Vec<Sample>,
+    /// The batch holds every series of its target (a successful scrape), so a
+    /// series seen before from this target but absent now is stale.
+    pub complete: bool,
 }
 
 /// Wall-clock time in milliseconds. The only place the agent reads the clock

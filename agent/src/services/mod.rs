@@ -421,6 +421,9 @@ impl Service {
             target: self.name.clone(),
             at,
             samples,
+            // Reports only the service's own series, and omits `up` while
+            // medic itself restarts it: absence is not staleness here.
+            complete: false,
         }
     }
 

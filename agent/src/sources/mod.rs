@@ -90,14 +90,16 @@ pub struct SourceContext {
 }
 
 impl SourceContext {
-    /// Count and send one collection's samples to the engine. False when the
-    /// engine is gone (shutting down).
+    /// Count and send one collection's samples to the engine; `complete` when
+    /// they are every series of the target. False when the engine is gone
+    /// (shutting down).
     pub async fn emit(
         &self,
         source: &str,
         target: &str,
         at: crate::series::Millis,
         samples: Vec<crate::series::Sample>,
+        complete: bool,
     ) -> bool {
         self.metrics
             .samples_ingested
@@ -110,6 +112,7 @@ impl SourceContext {
             target: target.to_string(),
             at,
             samples,
+            complete,
         };
         self.batches.send(batch).await.is_ok()
     }

@@ -156,7 +156,10 @@ pub async fn run_target(cfg: &SourceConfig, ctx: &SourceContext, target: Target)
                 at,
             },
         ];
-        if !ctx.emit(&cfg.name, &target.address, at, samples).await {
+        if !ctx
+            .emit(&cfg.name, &target.address, at, samples, false)
+            .await
+        {
             return; // engine gone: shutting down
         }
     }

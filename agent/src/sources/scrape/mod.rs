@@ -121,7 +121,10 @@ pub async fn run_target(
                 at,
             });
         }
-        if !ctx.emit(&cfg.name, &target.address, at, samples).await {
+        if !ctx
+            .emit(&cfg.name, &target.address, at, samples, up == 1.0)
+            .await
+        {
             return; // engine gone: shutting down
         }
     }
