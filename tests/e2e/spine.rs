@@ -361,6 +361,11 @@ steps:
             .filter(|t| t.contains("second-started"))
     });
     let id = m.incidents()[0]["id"].clone();
+    let (status, _) = m.post(
+        &format!("/api/v1/incidents/{id}/ack"),
+        &json!({"who": "bob", "comment": "watching"}),
+    );
+    assert_eq!(status, 200);
     m.kill9();
     // Restart on the same state: the incident is there and the run resumes.
     let m = Medic::restart_in(&dir.0, port);
@@ -389,6 +394,10 @@ steps:
         "the interrupted action died with medic: {trail_text}"
     );
     assert!(text.contains("resumed after restart"), "{text}");
+    assert_eq!(
+        d["incident"]["acked_by"], "bob",
+        "the acknowledgement survived kill -9"
+    );
     assert!(text.contains("interrupted"), "{text}");
 }
 
