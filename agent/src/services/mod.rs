@@ -85,6 +85,18 @@ fn default_grace() -> Duration {
     Duration::from_secs(5)
 }
 
+/// How a restart stops the old process; `None` uses the service's own
+/// `stop_signal` and `grace`. A runbook step for a hung service can say
+/// `stop_signal: KILL` (or `grace: 0s`): a hung process will not honour
+/// SIGTERM, and waiting out the grace only prolongs the outage.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StopOptions {
+    /// Signal to send instead of the configured one.
+    pub signal: Option<StopSignal>,
+    /// Grace instead of the configured one.
+    pub grace: Option<std::time::Duration>,
+}
+
 /// A signal that asks a service to stop. Written `TERM` or `SIGTERM`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
 pub enum StopSignal {
@@ -547,6 +559,15 @@ impl Supervisor {
     /// Concurrent restarts of one service run one after the other. A service
     /// that is not running is just started.
     pub async fn restart(&self, name: &str) -> Result<RestartOutcome, SupervisorError> {
+        self.restart_with(name, StopOptions::default()).await
+    }
+
+    /// Restart, stopping the old process as `stop` says.
+    pub async fn restart_with(
+        &self,
+        name: &str,
+        stop: StopOptions,
+    ) -> Result<RestartOutcome, SupervisorError> {
         let svc = self.service(name)?;
         let shared = &self.inner.shared;
         self.ensure_heartbeat();
@@ -558,7 +579,7 @@ impl Supervisor {
             return Err(SupervisorError::ShuttingDown);
         }
         lock(&svc.state).stopped_by_medic = true;
-        let stopped = stop_instance(&svc).await;
+        let stopped = stop_instance_with(&svc, stop).await;
         if stopped.is_err() {
             lock(&svc.state).stopped_by_medic = false;
         }
@@ -1182,6 +1203,13 @@ fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
 /// group, up to `grace` for the group to go, then SIGKILL. Returns the pid and
 /// whether SIGKILL was needed. The caller holds the `op` lock.
 async fn stop_instance(svc: &Service) -> Result<Option<(u32, bool)>, SupervisorError> {
+    stop_instance_with(svc, StopOptions::default()).await
+}
+
+async fn stop_instance_with(
+    svc: &Service,
+    opts: StopOptions,
+) -> Result<Option<(u32, bool)>, SupervisorError> {
     let (pid, own_group, exited, stopping, signal, grace) = {
         let mut st = lock(&svc.state);
         // Also cancels an automatic restart waiting out its back-off.
@@ -1194,8 +1222,8 @@ async fn stop_instance(svc: &Service) -> Result<Option<(u32, bool)>, SupervisorE
             i.own_group,
             i.exited.clone(),
             i.stopping.clone(),
-            i.stop_signal,
-            i.grace,
+            opts.signal.unwrap_or(i.stop_signal),
+            opts.grace.unwrap_or(i.grace),
         )
     };
     stopping.store(true, Ordering::SeqCst);

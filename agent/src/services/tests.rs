@@ -302,6 +302,31 @@ async fn a_process_ignoring_sigterm_is_killed_after_grace() {
 }
 
 #[tokio::test]
+async fn restart_can_override_the_stop_signal_for_a_hung_process() {
+    let dir = TempDir::new("hung");
+    let (sup, _rx) = supervisor(&dir);
+    let ready = dir.path().join("ready");
+    let mut cfg = config(&["sh", "-c", "trap '' TERM; echo ready > \"$OUT\"; sleep 60"]);
+    cfg.env.insert("OUT".into(), ready.display().to_string());
+    // A grace far longer than the test may take: only the override can be quick.
+    cfg.grace = Duration::from_secs(120);
+    sup.apply(&services(&[("hung", &cfg)])).await.unwrap();
+    let old = status_of(&sup, "hung").await.pid.unwrap();
+    read_when_ready(&ready).await;
+    let opts = StopOptions {
+        signal: Some(StopSignal::Kill),
+        grace: None,
+    };
+    let out = tokio::time::timeout(StdDuration::from_secs(30), sup.restart_with("hung", opts))
+        .await
+        .expect("did not wait out the configured grace")
+        .unwrap();
+    assert!(wait_dead(old, StdDuration::from_secs(1)).await);
+    assert_ne!(out.new_pid, old);
+    sup.shutdown().await;
+}
+
+#[tokio::test]
 async fn on_exit_restart_restarts_with_growing_backoff_until_stopped() {
     let dir = TempDir::new("crashloop");
     let (sup, mut rx) = supervisor(&dir);

@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{ActionOutcome, ExecFuture, Executor, StepContext};
-use crate::services::Supervisor;
+use crate::config::duration::Duration;
+use crate::services::{StopOptions, StopSignal, Supervisor};
 
 /// Parameters of a restart step.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -12,6 +13,13 @@ use crate::services::Supervisor;
 pub struct RestartParams {
     /// Name of a service under `services:` in `medic.yaml`.
     pub service: String,
+    /// Stop the old process with this signal instead of the service's
+    /// `stop_signal` (e.g. `KILL` for a hung process).
+    #[serde(default)]
+    pub stop_signal: Option<StopSignal>,
+    /// Wait this long for it to exit before SIGKILL, instead of the service's `grace`.
+    #[serde(default)]
+    pub grace: Option<Duration>,
 }
 
 /// The restart executor.
@@ -32,13 +40,23 @@ impl Executor for Restart {
         "restart"
     }
     fn describe(&self) -> serde_json::Value {
-        serde_json::json!({ "service": self.params.service })
+        serde_json::json!({
+            "service": self.params.service,
+            "stop_signal": self.params.stop_signal,
+            "grace": self.params.grace,
+        })
     }
     fn execute<'a>(&'a self, _ctx: &'a StepContext) -> ExecFuture<'a> {
         Box::pin(async move {
             let o = self
                 .supervisor
-                .restart(&self.params.service)
+                .restart_with(
+                    &self.params.service,
+                    StopOptions {
+                        signal: self.params.stop_signal,
+                        grace: self.params.grace.map(Duration::std),
+                    },
+                )
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(ActionOutcome {
