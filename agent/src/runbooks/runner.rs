@@ -51,7 +51,15 @@ pub struct Runner {
     // so two incidents with one cause (process died → "down" and "unhealthy")
     // do not both restart the same service.
     targets: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    // When each target was last acted on successfully: a second incident
+    // opened just after (a probe that hit the restart window) checks its
+    // verification before acting again.
+    recent: Arc<Mutex<HashMap<String, std::time::Instant>>>,
 }
+
+/// How long after a successful action on a target another run first checks
+/// whether its verification already holds before acting on that target again.
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Runner {
     /// Build. `dry_run` is the global switch from `medic.yaml`.
@@ -68,6 +76,7 @@ impl Runner {
             dry_run,
             active: Arc::new(Mutex::new(HashSet::new())),
             targets: Arc::new(Mutex::new(HashMap::new())),
+            recent: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -350,24 +359,29 @@ impl Runner {
                 .targets
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .entry(target_key)
+                .entry(target_key.clone())
                 .or_default()
                 .clone();
-            let _held = match target_lock.clone().try_lock_owned() {
-                Ok(g) => g,
-                Err(_) => {
-                    // Another run is acting on this target. Wait for it, then
-                    // see whether its action already fixed our incident too.
-                    let g = target_lock.lock_owned().await;
-                    if let Some(v) = &step.verify
-                        && self.verify_once(iid, v).await
-                    {
-                        self.event(iid, "action", &actor, &format!("step {:?} not run: another run just acted on the same target and verification already holds", step.name.value), json!({"step": path}));
-                        return StepOutcome::Done { verified: true };
-                    }
-                    g
-                }
+            let (_held, contended) = match target_lock.clone().try_lock_owned() {
+                Ok(g) => (g, false),
+                // Another run is acting on this target: wait for it.
+                Err(_) => (target_lock.lock_owned().await, true),
             };
+            let acted_recently = self
+                .recent
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&target_key)
+                .is_some_and(|t| t.elapsed() < SETTLE);
+            // Someone just acted on this target: maybe that already fixed our
+            // incident too. Then acting again would only disturb a recovery.
+            if (contended || acted_recently)
+                && let Some(v) = &step.verify
+                && self.verify_once(iid, v).await
+            {
+                self.event(iid, "action", &actor, &format!("step {:?} not run: the same target was just acted on and verification already holds", step.name.value), json!({"step": path}));
+                return StepOutcome::Done { verified: true };
+            }
             // Rule 1: re-check right before acting.
             let incident = match self.store.incident(iid) {
                 Ok(Some(i)) => i,
@@ -461,6 +475,10 @@ impl Runner {
                 .observe(secs);
             match result {
                 Ok(out) => {
+                    self.recent
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(target_key.clone(), std::time::Instant::now());
                     let _ = self.store.journal_finish(
                         &key,
                         ActionState::Succeeded,
