@@ -15,6 +15,11 @@
 //!   guard.
 //! * [`Heartbeat`]: a probe target that has not succeeded for a timeout.
 //!
+//! The [`anomaly`] module holds statistical anomaly models of a different
+//! shape: `observe(t, value)` answers an [`anomaly::Score`] in `[0, 1]`
+//! with the expected value and band, rather than a lifecycle state:
+//! [`RollingMad`], [`Ewma`], [`PageHinkley`] and their [`Ensemble`].
+//!
 //! All three share the same lifecycle: `Ok → Pending → Firing → Resolved`,
 //! where `Resolved` is answered exactly once when a firing condition clears,
 //! and the next observation is judged afresh from `Ok`.
@@ -51,6 +56,27 @@
 //! // Resolved is answered once; the next sample is judged from Ok.
 //! assert_eq!(cpu.observe(30_000, 0.70).state, State::Ok);
 //! ```
+//!
+//! # Example: an anomaly score
+//!
+//! ```
+//! use medic_detectors::anomaly::{Model, RollingMad, RollingMadConfig};
+//!
+//! let mut latency = RollingMad::new(RollingMadConfig::default());
+//! for i in 0..50 {
+//!     // 100 ms ± a little.
+//!     let s = latency.observe(i * 1_000, 100.0 + (i % 3) as f64);
+//!     assert!((0.0..=1.0).contains(&s.score));
+//! }
+//! let normal = latency.observe(50_000, 101.0);
+//! assert!(!normal.warming_up);
+//! assert!(normal.score < 0.01);
+//! assert!(normal.lower <= 101.0 && 101.0 <= normal.upper);
+//!
+//! let spike = latency.observe(51_000, 250.0);
+//! assert!(spike.score > 0.99);
+//! assert_eq!(spike.expected, 101.0);
+//! ```
 
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
@@ -58,10 +84,15 @@
 mod fmt;
 mod machine;
 
+pub mod anomaly;
 pub mod error_rate;
 pub mod heartbeat;
 pub mod threshold;
 
+pub use anomaly::{
+    Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig, RollingMad,
+    RollingMadConfig, Score,
+};
 pub use error_rate::{ErrorRate, ErrorRateConfig};
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
 pub use threshold::{Comparison, Threshold, ThresholdConfig};

@@ -7,20 +7,31 @@
 //!   full, score = 1 − Q(|x − mean| / std)). Not tuned; it is here to check
 //!   that runner and scorer agree with the published numbers. medic's real
 //!   detectors will live in `detectors/`.
+//! * `medic_mad`, `medic_ewma`, `medic_ph`, `medic_ensemble`: medic's
+//!   anomaly models from `medic_detectors::anomaly` (see [`medic`]).
 
 use std::collections::VecDeque;
+
+pub mod medic;
 
 use crate::runner::{DetectorFactory, Streaming};
 
 /// Names accepted by [`factory`].
-pub const NAMES: [&str; 2] = ["null", "baseline_gaussian"];
+pub const NAMES: [&str; 6] = [
+    "null",
+    "baseline_gaussian",
+    "medic_mad",
+    "medic_ewma",
+    "medic_ph",
+    "medic_ensemble",
+];
 
 /// The built-in detector called `name`.
 pub fn factory(name: &str) -> Option<Box<dyn DetectorFactory>> {
     match name {
         "null" => Some(Box::new(Null)),
         "baseline_gaussian" => Some(Box::new(BaselineGaussian::default())),
-        _ => None,
+        _ => medic::factory(name).map(|f| Box::new(f) as Box<dyn DetectorFactory>),
     }
 }
 

@@ -270,8 +270,15 @@ fn render(r: &Report, bench: &Benchmark, opts: &ReportOptions) -> String {
          * `baseline_gaussian` is a placeholder, not tuned: a causal windowed Gaussian tail \
          probability (window 6400 values, refreshed every 100 rows, score = 1 − Q(|x − mean| / \
          std)), close to NAB's `windowedGaussian`, so it should land near that row (a check \
-         that runner and scorer agree with the published world). medic's real detectors will \
-         come from `detectors/`.\n"
+         that runner and scorer agree with the published world).\n\
+         * `medic_*` are medic's own anomaly models (`medic_detectors::anomaly`), one parameter \
+         set for every file (`bench/nab/src/builtin/medic.rs`): `medic_ensemble` is the \
+         maximum of an EWMA control chart (α 0.01, score ½ at z = 10) and a Page–Hinkley / \
+         CUSUM change-point statistic (drift 1σ, threshold 16σ), 30 rows of warm-up, and \
+         suppression of repeated alarms (a score counts only if it beats every score of the \
+         previous 300 rows). `medic_ewma` and `medic_ph` are its members alone, `medic_mad` \
+         a rolling median / MAD robust z-score (window 256) alone, all with the same warm-up \
+         and suppression.\n"
     );
 
     let _ = writeln!(md, "## Scorer check\n");

@@ -1,0 +1,169 @@
+//! The three detectors combined into one score, with noise controls.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Direction, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig, RollingMad,
+    RollingMadConfig, Score,
+};
+use crate::Millis;
+
+/// Parameters of [`Ensemble`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EnsembleConfig {
+    /// The rolling median / MAD member (`None`: not used). Its `direction`
+    /// is overridden by the ensemble's.
+    pub mad: Option<RollingMadConfig>,
+    /// The EWMA member (`None`: not used). Its `direction` is overridden by
+    /// the ensemble's.
+    pub ewma: Option<EwmaConfig>,
+    /// The Page–Hinkley member (`None`: not used). Its `direction` is
+    /// overridden by the ensemble's.
+    pub page_hinkley: Option<PageHinkleyConfig>,
+    /// How member scores are combined.
+    pub combine: Combine,
+    /// Which deviations count, for every member.
+    pub direction: Direction,
+    /// A member's vote counts only if the observation is at least this far
+    /// (in the series' own units) from what that member expected. 0 = off.
+    pub min_abs_deviation: f64,
+    /// Points scored 0 (and reported `warming_up`) at the start, on top of
+    /// the members' own warm-ups.
+    pub warm_up: usize,
+    /// Suppression of repeated alarms for one episode: a combined score is
+    /// passed on only if it is higher than every combined score of the
+    /// previous `suppress` points; otherwise the answer is 0. 0 = off.
+    pub suppress: usize,
+}
+
+impl Default for EnsembleConfig {
+    fn default() -> Self {
+        EnsembleConfig {
+            mad: Some(RollingMadConfig::default()),
+            ewma: Some(EwmaConfig::default()),
+            page_hinkley: Some(PageHinkleyConfig::default()),
+            combine: Combine::Max,
+            direction: Direction::Both,
+            min_abs_deviation: 0.0,
+            warm_up: 30,
+            suppress: 0,
+        }
+    }
+}
+
+/// How [`Ensemble`] combines its members' scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Combine {
+    /// The largest member score: any member can raise an alarm.
+    #[default]
+    Max,
+    /// The mean of the member scores: an alarm needs agreement.
+    Mean,
+}
+
+/// [`RollingMad`], [`Ewma`] and [`PageHinkley`] run side by side; the score
+/// is the largest member score that passes the noise controls (direction,
+/// `min_abs_deviation`), 0 during `warm_up`, and then, if `suppress > 0`,
+/// kept only when it is a new maximum over the last `suppress` points, so
+/// that an episode is reported by its onset (or by a clear escalation) and
+/// not again while it lasts. Because that rule compares scores with scores,
+/// it suppresses the same way whatever alerting threshold the caller uses.
+///
+/// `expected`, `lower` and `upper` are those of the first member present
+/// in the order median / MAD (the robust one), EWMA, Page–Hinkley. With no
+/// member at all the score is always 0 and `expected` is NaN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ensemble {
+    cfg: EnsembleConfig,
+    mad: Option<RollingMad>,
+    ewma: Option<Ewma>,
+    page_hinkley: Option<PageHinkley>,
+    n: u64,
+    /// Combined (unsuppressed) scores of the last `suppress` points.
+    recent: VecDeque<f64>,
+}
+
+impl Ensemble {
+    /// A model with no history.
+    pub fn new(cfg: EnsembleConfig) -> Self {
+        let direction = cfg.direction;
+        Ensemble {
+            cfg,
+            mad: cfg
+                .mad
+                .map(|c| RollingMad::new(RollingMadConfig { direction, ..c })),
+            ewma: cfg.ewma.map(|c| Ewma::new(EwmaConfig { direction, ..c })),
+            page_hinkley: cfg
+                .page_hinkley
+                .map(|c| PageHinkley::new(PageHinkleyConfig { direction, ..c })),
+            n: 0,
+            recent: VecDeque::with_capacity(cfg.suppress),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &EnsembleConfig {
+        &self.cfg
+    }
+
+    fn vote(&self, s: &Score) -> f64 {
+        let dev = (s.observed - s.expected).abs();
+        if dev >= self.cfg.min_abs_deviation {
+            s.score
+        } else {
+            0.0
+        }
+    }
+}
+
+impl Model for Ensemble {
+    fn observe(&mut self, t: Millis, value: f64) -> Score {
+        let members = [
+            self.mad.as_mut().map(|m| m.observe(t, value)),
+            self.ewma.as_mut().map(|m| m.observe(t, value)),
+            self.page_hinkley.as_mut().map(|m| m.observe(t, value)),
+        ];
+        let members: Vec<Score> = members.into_iter().flatten().collect();
+        let first = members.first().copied().unwrap_or(Score {
+            score: 0.0,
+            expected: f64::NAN,
+            lower: f64::NAN,
+            upper: f64::NAN,
+            observed: value,
+            warming_up: false,
+        });
+        let warming_up = self.n < self.cfg.warm_up as u64 || members.iter().any(|s| s.warming_up);
+        if !value.is_finite() {
+            return Score {
+                score: 0.0,
+                warming_up,
+                ..first
+            };
+        }
+        self.n += 1;
+        let combined = if self.n <= self.cfg.warm_up as u64 {
+            0.0
+        } else {
+            members.iter().map(|s| self.vote(s)).fold(0.0, f64::max)
+        };
+        let mut score = combined;
+        if self.cfg.suppress > 0 {
+            if self.recent.iter().any(|&r| r >= combined) {
+                score = 0.0;
+            }
+            if self.recent.len() == self.cfg.suppress {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(combined);
+        }
+        Score {
+            score: score.clamp(0.0, 1.0),
+            warming_up,
+            ..first
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Statistical anomaly detectors for numeric series.
+//!
+//! Every detector here implements [`Model`]: it is fed one observation at a
+//! time (`observe(t, value)`) and answers a [`Score`] for that observation,
+//! judged only against the observations before it (causal). The score is in
+//! `[0, 1]`, higher meaning more anomalous, and comes with the value the
+//! model expected and the band around it.
+//!
+//! The detectors are pure and deterministic: no I/O, no clock, no
+//! randomness. Memory per series is bounded (fixed-size ring buffers or a
+//! few running sums). State is `Clone` and serde-serialisable so a caller
+//! can save and restore it. Non-finite inputs (NaN, ±∞) are ignored: they
+//! get a score of 0 and leave the state untouched.
+//!
+//! * [`RollingMad`]: robust z-score against the rolling median and median
+//!   absolute deviation (MAD) of the last `window` points.
+//! * [`Ewma`]: exponentially weighted mean and variance control chart.
+//! * [`PageHinkley`]: two-sided CUSUM / Page–Hinkley change-point statistic
+//!   on the signal standardised by a slow EWMA.
+//! * [`Ensemble`]: the maximum of the three, with noise controls
+//!   (direction, minimum absolute deviation, warm-up) and suppression of
+//!   repeated alarms for the same episode.
+//!
+//! Statistics are mapped to scores by [`statistic_to_score`], a monotone
+//! log-logistic curve that is 0 at 0, ½ at the detector's `z_half`, and
+//! approaches 1 without saturating early (so large deviations stay ordered).
+
+mod ensemble;
+mod ewma;
+mod mad;
+mod page_hinkley;
+
+pub use ensemble::{Combine, Ensemble, EnsembleConfig};
+pub use ewma::{Ewma, EwmaConfig};
+pub use mad::{RollingMad, RollingMadConfig};
+pub use page_hinkley::{PageHinkley, PageHinkleyConfig};
+
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+
+/// The answer of a [`Model`] to one observation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Score {
+    /// How anomalous the observation is, in `[0, 1]` (0 = normal).
+    pub score: f64,
+    /// The value the model expected (its location estimate before this
+    /// observation).
+    pub expected: f64,
+    /// Lower edge of the expected band: values inside `[lower, upper]`
+    /// score at most ½ on their own.
+    pub lower: f64,
+    /// Upper edge of the expected band.
+    pub upper: f64,
+    /// The observation judged, as given (possibly NaN).
+    pub observed: f64,
+    /// True while the model has too little history to judge; the score is
+    /// then 0.
+    pub warming_up: bool,
+}
+
+/// A streaming anomaly model over one series.
+pub trait Model {
+    /// Judges `value` observed at time `t` against the history so far, then
+    /// learns from it. Non-finite values are scored 0 and not learnt.
+    fn observe(&mut self, t: Millis, value: f64) -> Score;
+}
+
+/// Which deviations count as anomalous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Only values above the expected value.
+    Up,
+    /// Only values below the expected value.
+    Down,
+    /// Both sides.
+    #[default]
+    Both,
+}
+
+impl Direction {
+    /// The part of a signed deviation (`observed − expected`, or a z-score)
+    /// this direction counts: non-negative, 0 for the ignored side.
+    pub fn deviation(self, signed: f64) -> f64 {
+        let d = match self {
+            Direction::Up => signed,
+            Direction::Down => -signed,
+            Direction::Both => signed.abs(),
+        };
+        if d > 0.0 { d } else { 0.0 }
+    }
+}
+
+/// Maps a non-negative statistic to a score in `[0, 1]`:
+/// `1 / (1 + (z_half / stat)⁴)` — 0 at 0, ½ at `z_half`, about 0.94 at
+/// `2·z_half`, strictly increasing, and 1 only when `stat` exceeds
+/// `z_half` by some 10⁴. NaN, negative or zero statistics score 0; a
+/// non-positive `z_half` is treated as the smallest positive number.
+pub fn statistic_to_score(stat: f64, z_half: f64) -> f64 {
+    if stat.is_nan() || stat <= 0.0 {
+        return 0.0;
+    }
+    let half = if z_half > 0.0 {
+        z_half
+    } else {
+        f64::MIN_POSITIVE
+    };
+    let r = half / stat;
+    let r2 = r * r;
+    (1.0 / (1.0 + r2 * r2)).clamp(0.0, 1.0)
+}
+
+/// A scale that is never 0: `scale`, or a tiny fraction of the level when
+/// the history has no spread (a constant series), so that any change from
+/// a constant is extreme but a repeat of it is not.
+fn floor_scale(scale: f64, level: f64) -> f64 {
+    let floor = 1e-9 * level.abs().max(1.0);
+    if scale > floor { scale } else { floor }
+}
+
+/// A score for a non-finite observation: 0, with the model's current
+/// expectation.
+fn ignored(value: f64, expected: f64, lower: f64, upper: f64, warming_up: bool) -> Score {
+    Score {
+        score: 0.0,
+        expected,
+        lower,
+        upper,
+        observed: value,
+        warming_up,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,259 @@
+use super::*;
+
+fn feed<M: Model + ?Sized>(m: &mut M, values: &[f64]) -> Vec<Score> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| m.observe(i as Millis * 1000, v))
+        .collect()
+}
+
+/// A deterministic, noisy but stationary series around 10.
+fn noisy(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| 10.0 + ((i * 7919) % 13) as f64 * 0.05 - 0.3)
+        .collect()
+}
+
+fn models() -> Vec<(&'static str, Box<dyn Model>)> {
+    vec![
+        (
+            "mad",
+            Box::new(RollingMad::new(RollingMadConfig::default())),
+        ),
+        ("ewma", Box::new(Ewma::new(EwmaConfig::default()))),
+        (
+            "ph",
+            Box::new(PageHinkley::new(PageHinkleyConfig::default())),
+        ),
+        (
+            "ensemble",
+            Box::new(Ensemble::new(EnsembleConfig::default())),
+        ),
+        (
+            "ensemble_suppress",
+            Box::new(Ensemble::new(EnsembleConfig {
+                suppress: 20,
+                ..EnsembleConfig::default()
+            })),
+        ),
+    ]
+}
+
+#[test]
+fn statistic_to_score_is_monotone_and_bounded() {
+    assert_eq!(statistic_to_score(0.0, 5.0), 0.0);
+    assert_eq!(statistic_to_score(-3.0, 5.0), 0.0);
+    assert_eq!(statistic_to_score(f64::NAN, 5.0), 0.0);
+    assert_eq!(statistic_to_score(5.0, 5.0), 0.5);
+    assert_eq!(statistic_to_score(f64::INFINITY, 5.0), 1.0);
+    assert!((statistic_to_score(10.0, 5.0) - 16.0 / 17.0).abs() < 1e-15);
+    let mut prev = 0.0;
+    for i in 1..2000 {
+        let s = statistic_to_score(i as f64 * 0.05, 5.0);
+        assert!(s > prev && s <= 1.0, "{i}: {s}");
+        prev = s;
+    }
+    // Large statistics stay ordered rather than all reading 1.0.
+    assert!(statistic_to_score(200.0, 5.0) < statistic_to_score(400.0, 5.0));
+}
+
+#[test]
+fn direction_keeps_one_side() {
+    assert_eq!(Direction::Up.deviation(2.0), 2.0);
+    assert_eq!(Direction::Up.deviation(-2.0), 0.0);
+    assert_eq!(Direction::Down.deviation(-2.0), 2.0);
+    assert_eq!(Direction::Down.deviation(2.0), 0.0);
+    assert_eq!(Direction::Both.deviation(-2.0), 2.0);
+}
+
+#[test]
+fn step_change_is_flagged_within_a_few_points() {
+    for (name, mut m) in models() {
+        let mut series = noisy(200);
+        series.extend(noisy(20).iter().map(|v| v + 5.0));
+        let scores = feed(m.as_mut(), &series);
+        let first = scores[200..].iter().position(|s| s.score > 0.9);
+        assert!(
+            first.is_some_and(|i| i <= 3),
+            "{name}: first score > 0.9 at {first:?} after the step: {:?}",
+            &scores[200..205]
+        );
+        assert!(
+            scores[100..200].iter().all(|s| s.score < 0.5),
+            "{name}: false alarm before the step"
+        );
+    }
+}
+
+#[test]
+fn constant_series_scores_zero_after_warm_up() {
+    for (name, mut m) in models() {
+        let scores = feed(m.as_mut(), &[42.0; 300]);
+        assert!(scores[..5].iter().all(|s| s.warming_up), "{name}");
+        for s in &scores[100..] {
+            assert!(!s.warming_up, "{name}");
+            assert_eq!(s.score, 0.0, "{name}");
+            assert_eq!(s.expected, 42.0, "{name}");
+            assert!(s.lower <= 42.0 && 42.0 <= s.upper, "{name}");
+        }
+    }
+}
+
+#[test]
+fn scores_stay_in_unit_interval_on_wild_input() {
+    let wild = [
+        0.0,
+        1e300,
+        -1e300,
+        5.0,
+        f64::NAN,
+        1e-300,
+        7.0,
+        f64::INFINITY,
+        -3.0,
+        0.0,
+        1e15,
+        2.0,
+    ];
+    for (name, mut m) in models() {
+        let series: Vec<f64> = (0..500).map(|i| wild[(i * 5) % wild.len()]).collect();
+        for s in feed(m.as_mut(), &series) {
+            assert!((0.0..=1.0).contains(&s.score), "{name}: {s:?}");
+        }
+    }
+}
+
+#[test]
+fn nan_is_ignored_without_poisoning_state() {
+    let clean = noisy(150);
+    let mut dirty = clean.clone();
+    dirty.insert(60, f64::NAN);
+    dirty.insert(90, f64::INFINITY);
+    dirty.insert(91, f64::NEG_INFINITY);
+    for ((name, mut a), (_, mut b)) in models().into_iter().zip(models()) {
+        let sa = feed(a.as_mut(), &clean);
+        let sb: Vec<Score> = feed(b.as_mut(), &dirty);
+        for i in [60, 90, 91] {
+            assert_eq!(sb[i].score, 0.0, "{name}");
+            assert!(!sb[i].observed.is_finite(), "{name}");
+        }
+        let kept: Vec<f64> = sb
+            .iter()
+            .filter(|s| s.observed.is_finite())
+            .map(|s| s.score)
+            .collect();
+        let want: Vec<f64> = sa.iter().map(|s| s.score).collect();
+        assert_eq!(kept, want, "{name}");
+    }
+}
+
+#[test]
+fn mad_is_robust_to_a_single_outlier() {
+    let mut m = RollingMad::new(RollingMadConfig::default());
+    let mut series = noisy(100);
+    series[80] = 1e6;
+    let scores = feed(&mut m, &series);
+    assert!(scores[80].score > 0.999);
+    // The outlier barely moves the median or the MAD.
+    assert!(scores[81..].iter().all(|s| s.score < 0.5));
+    assert!((scores[99].expected - 10.0).abs() < 0.5);
+}
+
+#[test]
+fn mad_window_is_bounded_and_forgets() {
+    let cfg = RollingMadConfig {
+        window: 10,
+        ..RollingMadConfig::default()
+    };
+    let mut m = RollingMad::new(RollingMadConfig {
+        min_points: 5,
+        ..cfg
+    });
+    for i in 0..100 {
+        m.observe(i, 1.0);
+    }
+    for i in 100..120 {
+        m.observe(i, 50.0);
+    }
+    let s = m.observe(120, 50.0);
+    assert_eq!(s.expected, 50.0);
+    assert_eq!(s.score, 0.0);
+    assert_eq!(m.buf.len(), 10);
+}
+
+#[test]
+fn direction_up_ignores_drops() {
+    let mut m = Ensemble::new(EnsembleConfig {
+        direction: Direction::Up,
+        ..EnsembleConfig::default()
+    });
+    let mut series = noisy(200);
+    series.extend([0.0, 0.0, 0.0]);
+    let scores = feed(&mut m, &series);
+    assert!(scores[200..].iter().all(|s| s.score == 0.0));
+}
+
+#[test]
+fn min_abs_deviation_silences_small_moves() {
+    let mut m = Ensemble::new(EnsembleConfig {
+        min_abs_deviation: 10.0,
+        ..EnsembleConfig::default()
+    });
+    let mut series = noisy(200);
+    series.extend([15.0, 15.0, 15.0, 40.0]);
+    let scores = feed(&mut m, &series);
+    assert!(scores[200..203].iter().all(|s| s.score == 0.0));
+    assert!(scores[203].score > 0.9);
+}
+
+#[test]
+fn suppression_reports_an_episode_once() {
+    let mut m = Ensemble::new(EnsembleConfig {
+        suppress: 30,
+        ..EnsembleConfig::default()
+    });
+    let mut series = noisy(200);
+    series.extend(noisy(10).iter().map(|v| v + 5.0));
+    series.extend(noisy(100));
+    let scores = feed(&mut m, &series);
+    let alarms: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i].score > 0.5)
+        .collect();
+    assert_eq!(alarms.first(), Some(&200), "{alarms:?}");
+    // Nothing above 0.5 for the rest of the episode and its aftermath,
+    // except a strictly higher score.
+    for &i in &alarms[1..] {
+        assert!(scores[i].score > scores[200].score, "{i}");
+    }
+}
+
+#[test]
+fn warm_up_is_reported() {
+    let mut m = Ensemble::new(EnsembleConfig {
+        warm_up: 50,
+        ..EnsembleConfig::default()
+    });
+    let scores = feed(&mut m, &noisy(60));
+    assert!(scores[..50].iter().all(|s| s.warming_up && s.score == 0.0));
+    assert!(!scores[55].warming_up);
+}
+
+#[test]
+fn state_round_trips_through_serde_and_clone() {
+    // serde_json is not a dependency: check the derives exist and that a
+    // clone continues exactly like the original.
+    fn is_serde<T: serde::Serialize + serde::de::DeserializeOwned>(_: &T) {}
+    let mut m = Ensemble::new(EnsembleConfig {
+        suppress: 10,
+        ..EnsembleConfig::default()
+    });
+    let series = noisy(300);
+    feed(&mut m, &series[..150]);
+    is_serde(&m);
+    is_serde(&EnsembleConfig::default());
+    let mut c = m.clone();
+    let a = feed(&mut m, &series[150..]);
+    let b = feed(&mut c, &series[150..]);
+    assert_eq!(a, b);
+}
