@@ -58,8 +58,10 @@ RECOVERY_TIMEOUT = 30.0
 CSV_FIELDS = [
     "round", "fault", "side", "fault_at", "old_pid", "new_pid",
     "detect_s", "action_s", "sigterm_s", "new_start_s", "recovered_s",
-    "medic_verified_s", "restarts", "sigkill", "detail", "ok",
+    "medic_verified_s", "monit_stop_done_s", "monit_start_prog_s", "restarts", "sigkill", "failed_polls_after", "restarted_again",
+    "detail", "ok",
 ]
+AFTER_WATCH = 3.0
 
 
 def log(msg):
@@ -204,6 +206,23 @@ def size_of(path):
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+LISTEN_LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\S+Z)\s.*demo service listening.*\bpid=(\d+)")
+
+
+def iso_ts(s):
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def listening_after(path, offset, after):
+    """(time, pid) of every 'demo service listening' line after `after`."""
+    out = []
+    for line in read_from(path, offset).splitlines():
+        m = LISTEN_LINE.match(ANSI.sub("", line))
+        if m and iso_ts(m.group(1)) >= after:
+            out.append((iso_ts(m.group(1)), int(m.group(2))))
+    return out
 
 
 def first_sigterm(path, offset, after):
@@ -402,6 +421,12 @@ class MonitSide(Side):
             row["ok"] = 0
             row["detail"] += "no Monit action logged; "
         row["restarts"] = sum(1 for a, _ in acts if a == "start")
+        done = [t for a, t in acts if a in ("gone", "kill9")]
+        if done:
+            row["monit_stop_done_s"] = done[0] - t_fault
+        starts = [t for a, t in acts if a == "start"]
+        if starts:
+            row["monit_start_prog_s"] = starts[0] - t_fault
         row["sigkill"] = int(any(a == "kill9" for a, _ in acts))
         mlog = read_from(os.path.join(self.dir, "monit.log"), self.monit_log_off)
         first = next((ln for ln in mlog.splitlines() if "'demo'" in ln), "")
@@ -469,6 +494,17 @@ def observe_recovery(port, old_start, t_fault):
     return t_ok, new_start
 
 
+def watch_after(port, t_ok):
+    """Keep polling /health for AFTER_WATCH s after the recovery: how many
+    polls failed (a second restart shows here and in the demo log)."""
+    failed = 0
+    while time.time() < t_ok + AFTER_WATCH:
+        if health(port, timeout=0.5) != 200:
+            failed += 1
+        time.sleep(POLL)
+    return failed
+
+
 def run_trial(side, fault, rnd, args):
     wait_ready(side, args.min_uptime)
     time.sleep(random.uniform(0, 1.0))
@@ -498,22 +534,42 @@ def run_trial(side, fault, rnd, args):
             row["ok"] = 0
             row["detail"] += "200 did not come from a new process; "
         else:
-            row["new_start_s"] = new_start - t_fault
-    new_pid = side.pid()
-    row["new_pid"] = new_pid or ""
+            row["failed_polls_after"] = watch_after(side.port, t_ok)
+    # Processes started since the fault, from the service's own log lines
+    # ("demo service listening ... pid=N", µs timestamps): the first is the
+    # replacement; more than one means the service was restarted again.
+    started = listening_after(side.demo_log, side.log_off, t_fault)
+    if started:
+        row["new_start_s"] = started[0][0] - t_fault
+        row["new_pid"] = started[0][1]
+        row["restarted_again"] = int(len(started) > 1)
+        if len(started) > 1:
+            row["detail"] += f"{len(started)} processes started: pids {[p for _, p in started]}; "
+    else:
+        row["ok"] = 0
+        row["detail"] += "no new process in the service log; "
     side.collect(t_fault, row)
-    for k in ("detect_s", "action_s", "sigterm_s", "new_start_s", "recovered_s", "medic_verified_s"):
+    for k in ("detect_s", "action_s", "sigterm_s", "new_start_s", "recovered_s", "medic_verified_s",
+              "monit_stop_done_s", "monit_start_prog_s"):
         if isinstance(row[k], float):
             row[k] = f"{row[k]:.3f}"
     log(f"round {rnd} {fault:>4} {side.name:>5}: detect {row['detect_s'] or '-'} s, "
-        f"recovered {row['recovered_s'] or '-'} s, restarts {row['restarts']}, ok {row['ok']}")
+        f"recovered {row['recovered_s'] or '-'} s, restarts {row['restarts']}, "
+        f"restarted again {row['restarted_again']}, ok {row['ok']}")
     return row
 
 
 # --------------------------------------------------------------- report ----
 
 def fnum(x):
-    return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def fratio(a, b):
+    if not a or not b or b["median"] <= 0:
+        return "n/a"
+    r = a["median"] / b["median"]
+    return "< 0.01" if r < 0.01 else f"{r:.2f}"
 
 
 def pctl(xs, p):
@@ -523,13 +579,20 @@ def pctl(xs, p):
     return xs[k - 1]
 
 
-def summary(rows, side, fault, key):
-    xs = [float(r[key]) for r in rows
-          if r["side"] == side and r["fault"] == fault and r["ok"] in (1, "1") and r[key] != ""]
+def summary(rows, side, fault, key, minus=None):
+    """Stats of column `key` (minus column `minus`, per trial) over good trials."""
+    xs = [float(r[key]) - (float(r[minus]) if minus else 0.0) for r in rows
+          if r["side"] == side and r["fault"] == fault and r["ok"] in (1, "1") and r[key] != ""
+          and (minus is None or r[minus] != "")]
     if not xs:
         return None
     return {"n": len(xs), "median": statistics.median(xs), "min": min(xs), "max": max(xs),
             "p90": pctl(xs, 90)}
+
+
+def count(rows, side, fault, key, at_least):
+    return sum(1 for r in rows if r["side"] == side and r["fault"] == fault
+               and r[key] not in ("", None) and int(r[key]) >= at_least)
 
 
 def cell(s):
@@ -543,7 +606,8 @@ def report(rows, meta):
     w = out.append
     w("# Recovery benchmark: medic vs Monit (kill / 500 / hang)")
     w("")
-    w("Generated by `bench/recovery/bench.py` (do not edit by hand; re-run the command below).")
+    w("Tables generated by `bench/recovery/bench.py`; re-running the command below replaces")
+    w("this file (any hand-written notes at the end belong to the run shown here).")
     w("")
     w("## Run")
     w("")
@@ -558,7 +622,7 @@ def report(rows, meta):
     w("same way for both sides. Ratio = medic median / Monit median (goal: ≤ 0.50).")
     w("")
     verdicts = []
-    for fault in FAULTS:
+    for fault in [f for f in FAULTS if any(r["fault"] == f for r in rows)]:
         rm = summary(rows, "medic", fault, "recovered_s")
         rn = summary(rows, "monit", fault, "recovered_s")
         dm = summary(rows, "medic", fault, "detect_s")
@@ -571,16 +635,40 @@ def report(rows, meta):
         w("")
         w("| | medic | Monit | medic / Monit |")
         w("|---|---|---|---|")
-        ratio_d = f"{dm['median'] / dn['median']:.2f}" if dm and dn and dn["median"] > 0 else "n/a"
-        ratio_r = f"{rm['median'] / rn['median']:.2f}" if rm and rn and rn["median"] > 0 else "n/a"
+        ratio_d = fratio(dm, dn)
+        ratio_r = fratio(rm, rn)
         w(f"| detection | {cell(dm)} | {cell(dn)} | {ratio_d} |")
         w(f"| recovery (observer) | {cell(rm)} | {cell(rn)} | **{ratio_r}** |")
+        w(f"| first action (medic: restart step begins; Monit: = detection) | "
+          f"{cell(summary(rows, 'medic', fault, 'action_s'))} | "
+          f"{cell(summary(rows, 'monit', fault, 'action_s'))} | |")
         w(f"| first SIGTERM to the service | {cell(summary(rows, 'medic', fault, 'sigterm_s'))} | "
           f"{cell(summary(rows, 'monit', fault, 'sigterm_s'))} | |")
         w(f"| new process started | {cell(summary(rows, 'medic', fault, 'new_start_s'))} | "
           f"{cell(summary(rows, 'monit', fault, 'new_start_s'))} | |")
         w(f"| medic `verified` event | {cell(summary(rows, 'medic', fault, 'medic_verified_s'))} | | |")
         w(f"| trials recovered | {ok_m}/{n_m} | {ok_n}/{n_n} | |")
+        w(f"| trials with more than one restart | {count(rows, 'medic', fault, 'restarts', 2)} | "
+          f"{count(rows, 'monit', fault, 'restarts', 2)} | |")
+        w(f"| trials where the recovered process was restarted again within {AFTER_WATCH:g} s | "
+          f"{count(rows, 'medic', fault, 'restarted_again', 1)} | "
+          f"{count(rows, 'monit', fault, 'restarted_again', 1)} | |")
+        w("")
+        w("Where the time goes (median of the per-trial differences, s):")
+        w("")
+        w("| phase | medic | Monit |")
+        w("|---|---|---|")
+        phases = [("fault → detection", "detect_s", None),
+                  ("detection → new process started", "new_start_s", "detect_s")]
+        if fault != "kill":
+            phases.append(("↳ of which Monit's own wait: its stop program saw the service gone "
+                           "(or sent SIGKILL) → it ran the start program",
+                           "monit_start_prog_s", "monit_stop_done_s"))
+        phases.append(("new process started → first 200", "recovered_s", "new_start_s"))
+        for label, key, minus in phases:
+            a = summary(rows, "medic", fault, key, minus)
+            b = summary(rows, "monit", fault, key, minus)
+            w(f"| {label} | {fnum(a['median']) if a else '—'} | {fnum(b['median']) if b else 'n/a'} |")
         w("")
         if rm and rn:
             ratio = rm["median"] / rn["median"]
@@ -605,7 +693,12 @@ def report(rows, meta):
     w("  Cross-check: the demo's `SIGTERM: demo service shutting down` log line (row")
     w("  `first SIGTERM`), and monit.log (second resolution, in the CSV `detail`).")
     w("- **recovery**: outside observer, identical for both sides (see above).")
-    w("- **new process started**: the new process's `demo_start_time_seconds`.")
+    w("- **new process started**: the replacement's own log line `demo service listening")
+    w("  ... pid=N` (µs timestamp; the port is bound by then). The observer also checks")
+    w("  that the process answering after recovery has a new `demo_start_time_seconds`.")
+    w("- **restarted again**: more than one process started after the fault (from the")
+    w("  same log lines, up to 3 s after recovery); `failed_polls_after` in the CSV counts")
+    w("  /health polls that failed in those 3 s.")
     w("- **medic `verified`**: medic's own `verify` timeline event (its runbook polls")
     w("  /health every 100 ms after the restart step).")
     w("")
@@ -647,8 +740,8 @@ def machine_meta(args):
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}",
         "load average at start (1/5/15 min)": load,
         "medic binary": f"**{profile}** build, `{args.medic_bin_source}` (copied for the run; "
-                        f"sha256 {digest}…), from commit {commit}"
-                        + (" with uncommitted changes in the working tree" if dirty else ""),
+                        f"sha256 {digest}…)" + (f"; {args.bin_note}" if args.bin_note else ""),
+        "repository at run time": f"HEAD {commit}" + (", working tree has uncommitted changes" if dirty else ""),
         "Monit": sh(args.monit, "-V").splitlines()[0] if sh(args.monit, "-V") else "?",
         "Monit runs under": "`subreaper.py` (PR_SET_CHILD_SUBREAPER; orphaned services reaped at once)",
         "trials per fault and side": str(args.trials),
@@ -663,6 +756,7 @@ def main():
     ap.add_argument("--medic-bin", required=True, help="medic binary used by both sides")
     ap.add_argument("--medic-bin-source", default="", help="where the binary came from (for the report)")
     ap.add_argument("--profile", default="", help="debug or release (default: from the source path)")
+    ap.add_argument("--bin-note", default="", help="free text on how the binary was built (for the report)")
     ap.add_argument("--monit", default=shutil.which("monit") or "/usr/bin/monit")
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--faults", default=",".join(FAULTS))

@@ -5,17 +5,21 @@
 #   TRIALS=3 bench/recovery/run.sh        # quicker
 #   MEDIC_BIN=/path/to/medic bench/recovery/run.sh
 #
+# Optional: MEDIC_PROFILE=debug|release (else guessed from the binary's path),
+# MEDIC_BIN_NOTE="how it was built" (both only go into the report).
+#
 # Builds nothing: the medic binary is $MEDIC_BIN, or
 # $CARGO_TARGET_DIR/debug/medic (CARGO_TARGET_DIR defaults to
 # ~/.cache/medic-target). It is copied into a scratch directory so a rebuild
 # during the run cannot change it. Installs Monit with apt-get if missing.
-# Loopback only. Writes bench/results/recovery.{csv,md}. Every process it
+# Loopback only. Writes bench/results/recovery.{csv,md} (OUT=name: name.{csv,md}). Every process it
 # starts is stopped at the end, also on failure or interruption.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 TRIALS=${TRIALS:-10}
+OUT=${OUT:-recovery}   # bench/results/$OUT.{csv,md}
 CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/medic-target}
 MEDIC_BIN_SRC=${MEDIC_BIN:-$CARGO_TARGET_DIR/debug/medic}
 
@@ -34,8 +38,10 @@ fi
 MONIT=$(command -v monit)
 "$MONIT" -V | head -1 | grep -q ' 5\.33\.' || echo "run.sh: warning: not Monit 5.33: $("$MONIT" -V | head -1)" >&2
 
-# Debian's Python (stdlib only is needed); any python3 otherwise.
+# Debian's Python (stdlib only is needed); any python3 otherwise. No
+# __pycache__ in the repository.
 PY=/usr/bin/python3; [ -x "$PY" ] || PY=$(command -v python3)
+export PYTHONDONTWRITEBYTECODE=1
 
 WORK=$(mktemp -d /tmp/medic-recovery.XXXXXX)
 cp "$MEDIC_BIN_SRC" "$WORK/medic"
@@ -65,6 +71,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 CMD="TRIALS=$TRIALS bench/recovery/run.sh"
+[ "$OUT" != recovery ] && CMD="OUT=$OUT $CMD"
+[ -n "${MEDIC_PROFILE:-}" ] && CMD="MEDIC_PROFILE=$MEDIC_PROFILE $CMD"
 [ -n "${MEDIC_BIN:-}" ] && CMD="MEDIC_BIN=$MEDIC_BIN $CMD"
 
 mkdir -p "$REPO/bench/results"
@@ -72,7 +80,8 @@ mkdir -p "$REPO/bench/results"
 "$PY" "$HERE/bench.py" \
     --medic-bin "$WORK/medic" --medic-bin-source "$MEDIC_BIN_SRC" \
     --monit "$MONIT" --trials "$TRIALS" --work "$WORK" \
-    --csv "$REPO/bench/results/recovery.csv" --md "$REPO/bench/results/recovery.md" \
+    --csv "$REPO/bench/results/$OUT.csv" --md "$REPO/bench/results/$OUT.md" \
+    --profile "${MEDIC_PROFILE:-}" --bin-note "${MEDIC_BIN_NOTE:-}" \
     --command "$CMD" &
 BENCH_PID=$!
 wait "$BENCH_PID"
