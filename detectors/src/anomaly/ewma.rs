@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, Model, Score, floor_scale, ignored, statistic_to_score};
+use super::{Direction, Model, Score, ew_update, floor_scale, ignored, statistic_to_score};
 use crate::Millis;
 
 /// Parameters of [`Ewma`].
@@ -95,10 +95,7 @@ impl Model for Ewma {
         if self.n == 1 {
             self.mean = value;
         } else {
-            let a = self.cfg.alpha.max(1.0 / self.n as f64);
-            let d = value - self.mean;
-            self.mean += a * d;
-            self.var = (1.0 - a) * (self.var + a * d * d);
+            ew_update(&mut self.mean, &mut self.var, self.n, self.cfg.alpha, value);
         }
         Score {
             score,

@@ -134,3 +134,13 @@ fn ignored(value: f64, expected: f64, lower: f64, upper: f64, warming_up: bool) 
 
 #[cfg(test)]
 mod tests;
+
+/// One step of an exponentially weighted mean and variance after the `n`-th
+/// point (n ≥ 2). The weight is at least 1/n, so early estimates are plain
+/// averages rather than biased towards the first value.
+pub(crate) fn ew_update(mean: &mut f64, var: &mut f64, n: u64, alpha: f64, value: f64) {
+    let a = alpha.max(1.0 / n as f64);
+    let d = value - *mean;
+    *mean += a * d;
+    *var = (1.0 - a) * (*var + a * d * d);
+}

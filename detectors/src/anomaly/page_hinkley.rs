@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, Model, Score, floor_scale, ignored, statistic_to_score};
+use super::{Direction, Model, Score, ew_update, floor_scale, ignored, statistic_to_score};
 use crate::Millis;
 
 /// Parameters of [`PageHinkley`].
@@ -123,10 +123,7 @@ impl Model for PageHinkley {
             self.g_up = 0.0;
             self.g_down = 0.0;
         } else {
-            let a = self.cfg.alpha.max(1.0 / self.n as f64);
-            let d = value - self.mean;
-            self.mean += a * d;
-            self.var = (1.0 - a) * (self.var + a * d * d);
+            ew_update(&mut self.mean, &mut self.var, self.n, self.cfg.alpha, value);
         }
         Score {
             score,
