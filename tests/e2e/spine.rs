@@ -93,6 +93,25 @@ steps:
     ]
 }
 
+/// A scrape of a demo service that medic does not supervise, and a detector
+/// that fires while the demo is in `errors` mode (the series disappears when
+/// the mode changes back, so the detector clears by staleness).
+fn error_mode_config(demo_port: u16, interval: &str) -> String {
+    format!(
+        r#"sources:
+  - name: demo-metrics
+    kind: scrape
+    interval: {interval}
+    targets: [127.0.0.1:{demo_port}]
+detectors:
+  - name: demo-in-error-mode
+    kind: threshold
+    series: demo_mode{{mode="errors"}}
+    above: 0
+"#
+    )
+}
+
 fn start_demo(name: &str) -> (TempDir, Medic, u16) {
     let dir = TempDir::new(name);
     let dp = free_port();
@@ -222,19 +241,7 @@ fn failed_verification_runs_on_failure_and_escalates() {
     let hook = TestServer::start(|_| (200, "ok".into()));
     let comp = dir.path("compensated");
     let dead = free_port();
-    let cfg = format!(
-        r#"sources:
-  - name: demo-metrics
-    kind: scrape
-    interval: 500ms
-    targets: [127.0.0.1:{dp}]
-detectors:
-  - name: demo-in-error-mode
-    kind: threshold
-    series: demo_mode{{mode="errors"}}
-    above: 0
-"#
-    );
+    let cfg = error_mode_config(dp, "500ms");
     let rb = format!(
         r#"name: try-and-fail
 match: {{detectors: [demo-in-error-mode]}}
@@ -325,19 +332,7 @@ fn crash_mid_runbook_resumes_without_repeating_completed_steps() {
     let dp = free_port();
     let _demo = demo_service(dp);
     let trail = dir.path("trail");
-    let cfg = format!(
-        r#"sources:
-  - name: demo-metrics
-    kind: scrape
-    interval: 500ms
-    targets: [127.0.0.1:{dp}]
-detectors:
-  - name: demo-in-error-mode
-    kind: threshold
-    series: demo_mode{{mode="errors"}}
-    above: 0
-"#
-    );
+    let cfg = error_mode_config(dp, "500ms");
     let rb = format!(
         r#"name: two-steps
 match: {{detectors: [demo-in-error-mode]}}
@@ -729,19 +724,7 @@ fn never_acts_on_an_incident_that_resolved_meanwhile() {
     let dp = free_port();
     let _demo = demo_service(dp);
     let marker = dir.path("second-ran");
-    let cfg = format!(
-        r#"sources:
-  - name: demo-metrics
-    kind: scrape
-    interval: 300ms
-    targets: [127.0.0.1:{dp}]
-detectors:
-  - name: demo-in-error-mode
-    kind: threshold
-    series: demo_mode{{mode="errors"}}
-    above: 0
-"#
-    );
+    let cfg = error_mode_config(dp, "300ms");
     let rb = format!(
         r#"name: slow
 match: {{detectors: [demo-in-error-mode]}}

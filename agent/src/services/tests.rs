@@ -323,6 +323,13 @@ async fn restart_can_override_the_stop_signal_for_a_hung_process() {
         .unwrap();
     assert!(wait_dead(old, StdDuration::from_secs(1)).await);
     assert_ne!(out.new_pid, old);
+    // The new process ignores SIGTERM too, and shutdown would wait out the
+    // long configured grace: kill it here.
+    // SAFETY: signalling the process group this test started.
+    unsafe {
+        libc::kill(-(out.new_pid as i32), libc::SIGKILL);
+    }
+    assert!(wait_dead(out.new_pid, StdDuration::from_secs(5)).await);
     sup.shutdown().await;
 }
 
