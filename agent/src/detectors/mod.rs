@@ -175,8 +175,8 @@ enum Machines {
         cfg: ErrorRateConfig,
         // Latest counter value per full series, so that groups spanning several
         // series (or targets) are summed consistently.
-        last_errors: HashMap<(String, Labels), f64>,
-        last_total: HashMap<(String, Labels), f64>,
+        errors_by_group: GroupedCounters,
+        total_by_group: GroupedCounters,
         groups: HashMap<Labels, ErrorRate>,
     },
     Heartbeat {
@@ -252,8 +252,8 @@ impl Bound {
                     hold_ms: hold.millis(),
                     clear_ratio: *clear_ratio,
                 },
-                last_errors: HashMap::new(),
-                last_total: HashMap::new(),
+                errors_by_group: GroupedCounters::default(),
+                total_by_group: GroupedCounters::default(),
                 groups: HashMap::new(),
             },
             DetectorKind::Heartbeat {
@@ -343,8 +343,8 @@ impl Bound {
                 total,
                 by,
                 cfg,
-                last_errors,
-                last_total,
+                errors_by_group,
+                total_by_group,
                 groups,
             } => {
                 let mut touched: HashMap<Labels, Millis> = HashMap::new();
@@ -355,26 +355,19 @@ impl Bound {
                         continue;
                     }
                     let key = (s.name.clone(), s.labels.clone());
+                    let g = group_of(&s.labels, by);
                     if is_err {
-                        last_errors.insert(key.clone(), s.value);
+                        errors_by_group.set(&g, key.clone(), s.value);
                     }
                     if is_tot {
-                        last_total.insert(key, s.value);
+                        total_by_group.set(&g, key, s.value);
                     }
-                    let g = group_of(&s.labels, by);
                     let t = touched.entry(g).or_insert(s.at);
                     *t = (*t).max(s.at);
                 }
                 for (g, at) in touched {
-                    let sum = |m: &HashMap<(String, Labels), f64>| -> f64 {
-                        m.iter()
-                            .filter(|((_, l), _)| group_of(l, by) == g)
-                            .map(|(_, v)| *v)
-                            .filter(|v| v.is_finite())
-                            .sum()
-                    };
-                    let e_sum = sum(last_errors);
-                    let t_sum = sum(last_total);
+                    let e_sum = errors_by_group.sum(&g);
+                    let t_sum = total_by_group.sum(&g);
                     let m = groups
                         .entry(g.clone())
                         .or_insert_with(|| ErrorRate::new(cfg.clone()));
@@ -442,6 +435,36 @@ impl Bound {
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
         }
+    }
+}
+
+/// The latest value of each counter series, kept per incident group, so a
+/// group's sum reads only its own series (not every series the detector has
+/// seen) and is exact (a running sum could drift on fractional counters, and
+/// a tiny decrease would look like a counter reset).
+#[derive(Default)]
+struct GroupedCounters {
+    by_group: HashMap<Labels, HashMap<(String, Labels), f64>>,
+}
+
+impl GroupedCounters {
+    fn set(&mut self, group: &Labels, series: (String, Labels), value: f64) {
+        match self.by_group.get_mut(group) {
+            Some(m) => {
+                m.insert(series, value);
+            }
+            None => {
+                self.by_group
+                    .insert(group.clone(), HashMap::from([(series, value)]));
+            }
+        }
+    }
+
+    fn sum(&self, group: &Labels) -> f64 {
+        self.by_group
+            .get(group)
+            .map(|m| m.values().filter(|v| v.is_finite()).sum())
+            .unwrap_or(0.0)
     }
 }
 

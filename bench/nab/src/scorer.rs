@@ -222,13 +222,7 @@ impl Corpus {
                 data_dir.display()
             )));
         }
-        files.sort_by(|a, b| a.key.cmp(&b.key));
-        let index = files
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (f.key.clone(), i))
-            .collect();
-        Ok(Corpus { files, index })
+        Ok(Corpus::from_files(files))
     }
 
     /// Builds a corpus from files already in memory (tests, synthetic data).

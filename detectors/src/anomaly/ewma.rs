@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, Model, Score, ew_update, floor_scale, ignored, statistic_to_score};
+use super::{Direction, EwBaseline, Model, Score, ignored, statistic_to_score};
 use crate::Millis;
 
 /// Parameters of [`Ewma`].
@@ -40,9 +40,7 @@ impl Default for EwmaConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ewma {
     cfg: EwmaConfig,
-    n: u64,
-    mean: f64,
-    var: f64,
+    base: EwBaseline,
 }
 
 impl Ewma {
@@ -55,9 +53,7 @@ impl Ewma {
         };
         Ewma {
             cfg: EwmaConfig { alpha, ..cfg },
-            n: 0,
-            mean: 0.0,
-            var: 0.0,
+            base: EwBaseline::default(),
         }
     }
 
@@ -68,18 +64,14 @@ impl Ewma {
 
     /// Points learnt so far.
     pub fn count(&self) -> u64 {
-        self.n
+        self.base.count()
     }
 }
 
 impl Model for Ewma {
     fn observe(&mut self, _t: Millis, value: f64) -> Score {
-        let warming_up = self.n < self.cfg.warm_up.max(1) as u64;
-        let (expected, sigma) = if self.n == 0 {
-            (f64::NAN, f64::NAN)
-        } else {
-            (self.mean, floor_scale(self.var.sqrt(), self.mean))
-        };
+        let warming_up = self.base.count() < self.cfg.warm_up.max(1) as u64;
+        let (expected, sigma) = self.base.expected_sigma();
         let half_width = self.cfg.z_half * sigma;
         let (lower, upper) = (expected - half_width, expected + half_width);
         if !value.is_finite() {
@@ -91,12 +83,7 @@ impl Model for Ewma {
             let z = self.cfg.direction.deviation((value - expected) / sigma);
             statistic_to_score(z, self.cfg.z_half)
         };
-        self.n += 1;
-        if self.n == 1 {
-            self.mean = value;
-        } else {
-            ew_update(&mut self.mean, &mut self.var, self.n, self.cfg.alpha, value);
-        }
+        self.base.learn(self.cfg.alpha, value);
         Score {
             score,
             expected,

@@ -135,12 +135,49 @@ fn ignored(value: f64, expected: f64, lower: f64, upper: f64, warming_up: bool) 
 #[cfg(test)]
 mod tests;
 
-/// One step of an exponentially weighted mean and variance after the `n`-th
-/// point (n ≥ 2). The weight is at least 1/n, so early estimates are plain
-/// averages rather than biased towards the first value.
-pub(crate) fn ew_update(mean: &mut f64, var: &mut f64, n: u64, alpha: f64, value: f64) {
-    let a = alpha.max(1.0 / n as f64);
-    let d = value - *mean;
-    *mean += a * d;
-    *var = (1.0 - a) * (*var + a * d * d);
+/// An exponentially weighted estimate of a series' level and spread: the
+/// baseline both the EWMA chart and Page-Hinkley measure deviations against.
+/// Each point's weight is at least 1/n, so early estimates are plain averages
+/// rather than biased towards the first value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EwBaseline {
+    n: u64,
+    mean: f64,
+    var: f64,
+}
+
+impl EwBaseline {
+    /// Points learnt so far.
+    pub(crate) fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Expected value and scale for the next point (NaN with no history).
+    pub(crate) fn expected_sigma(&self) -> (f64, f64) {
+        if self.n == 0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            (self.mean, floor_scale(self.var.sqrt(), self.mean))
+        }
+    }
+
+    /// Learn one point with smoothing factor `alpha`.
+    pub(crate) fn learn(&mut self, alpha: f64, value: f64) {
+        self.n += 1;
+        if self.n == 1 {
+            self.mean = value;
+            return;
+        }
+        let a = alpha.max(1.0 / self.n as f64);
+        let d = value - self.mean;
+        self.mean += a * d;
+        self.var = (1.0 - a) * (self.var + a * d * d);
+    }
+
+    /// Count a point but move the level straight to it (after a declared
+    /// change), keeping the spread.
+    pub(crate) fn restart_at(&mut self, value: f64) {
+        self.n += 1;
+        self.mean = value;
+    }
 }

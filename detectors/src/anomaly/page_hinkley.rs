@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, Model, Score, ew_update, floor_scale, ignored, statistic_to_score};
+use super::{Direction, EwBaseline, Model, Score, ignored, statistic_to_score};
 use crate::Millis;
 
 /// Parameters of [`PageHinkley`].
@@ -49,9 +49,7 @@ impl Default for PageHinkleyConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PageHinkley {
     cfg: PageHinkleyConfig,
-    n: u64,
-    mean: f64,
-    var: f64,
+    base: EwBaseline,
     g_up: f64,
     g_down: f64,
 }
@@ -76,9 +74,7 @@ impl PageHinkley {
         };
         PageHinkley {
             cfg,
-            n: 0,
-            mean: 0.0,
-            var: 0.0,
+            base: EwBaseline::default(),
             g_up: 0.0,
             g_down: 0.0,
         }
@@ -92,12 +88,8 @@ impl PageHinkley {
 
 impl Model for PageHinkley {
     fn observe(&mut self, _t: Millis, value: f64) -> Score {
-        let warming_up = self.n < self.cfg.warm_up.max(1) as u64;
-        let (expected, sigma) = if self.n == 0 {
-            (f64::NAN, f64::NAN)
-        } else {
-            (self.mean, floor_scale(self.var.sqrt(), self.mean))
-        };
+        let warming_up = self.base.count() < self.cfg.warm_up.max(1) as u64;
+        let (expected, sigma) = self.base.expected_sigma();
         let half_width = (self.cfg.threshold + self.cfg.drift) * sigma;
         let (lower, upper) = (expected - half_width, expected + half_width);
         if !value.is_finite() {
@@ -117,13 +109,12 @@ impl Model for PageHinkley {
             score = statistic_to_score(stat, self.cfg.threshold);
             declared = stat >= self.cfg.threshold;
         }
-        self.n += 1;
-        if self.n == 1 || declared {
-            self.mean = value;
+        if declared || self.base.count() == 0 {
+            self.base.restart_at(value);
             self.g_up = 0.0;
             self.g_down = 0.0;
         } else {
-            ew_update(&mut self.mean, &mut self.var, self.n, self.cfg.alpha, value);
+            self.base.learn(self.cfg.alpha, value);
         }
         Score {
             score,
