@@ -76,7 +76,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .pool_idle_timeout(std::time::Duration::from_secs(30))
         .build()?;
     let (batch_tx, batch_rx) = mpsc::channel(4096);
-    let (cmd_tx, cmd_rx) = mpsc::channel::<engine::Command>(8);
+    let (cmd_tx, cmd_rx) = mpsc::channel::<engine::Command>(1024);
+    let push = Arc::new(sources::push::PushRegistry::default());
     let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(8);
 
     let supervisor = Supervisor::new(state_dir.clone(), batch_tx.clone());
@@ -111,6 +112,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         http: http.clone(),
         base_dir: loaded.base_dir.clone(),
+        push: push.clone(),
+        engine: cmd_tx.clone(),
     };
     let ready = Arc::new(AtomicBool::new(false));
     let listener = tokio::net::TcpListener::bind(&loaded.config.listen)
@@ -123,6 +126,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         reload: reload_tx,
         ready: ready.clone(),
         supervisor: supervisor.clone(),
+        push,
     });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

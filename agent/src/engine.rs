@@ -30,6 +30,28 @@ pub enum Command {
         /// Answered when applied.
         done: oneshot::Sender<()>,
     },
+    /// An alert from outside (an Alertmanager webhook) firing or resolved.
+    External(ExternalAlert),
+}
+
+/// An incident raised by another system, e.g. a Prometheus alert rule
+/// delivered by Alertmanager.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalAlert {
+    /// Plays the detector's role: runbooks match on it (the alert name).
+    pub detector: String,
+    /// The alert's labels.
+    pub labels: crate::series::Labels,
+    /// `critical`, `warning` or `info`.
+    pub severity: String,
+    /// One line.
+    pub summary: String,
+    /// When it started (firing) or ended (resolved).
+    pub at: crate::series::Millis,
+    /// Firing (true) or resolved.
+    pub firing: bool,
+    /// Evidence recorded in the timeline.
+    pub evidence: serde_json::Value,
 }
 
 /// The engine's state.
@@ -98,6 +120,7 @@ impl Engine {
                         self.reload(detectors, runbooks);
                         let _ = done.send(());
                     }
+                    Some(Command::External(a)) => self.external(a),
                     None => return,
                 },
             }
@@ -155,30 +178,67 @@ impl Engine {
         match e.state {
             State::Firing if e.changed => self.fire(&c, fp),
             State::Resolved | State::Ok => {
-                if let Some(id) = self.open.get(&fp).copied() {
-                    let cause = if e.state == State::Resolved {
-                        format!("detector cleared: {}", e.evidence.reason)
-                    } else {
-                        format!("detector reports ok: {}", e.evidence.reason)
-                    };
-                    match self.store.record_resolved(
-                        &fp,
-                        e.evidence.at,
-                        &cause,
-                        serde_json::to_value(&e.evidence).unwrap_or_default(),
-                    ) {
-                        Ok(_) => {
-                            tracing::info!(incident = id, detector = %c.detector, labels = %labels_text(&c.labels), "incident resolved");
-                            self.open.remove(&fp);
-                            self.update_gauges();
-                        }
-                        Err(err) => {
-                            tracing::error!(incident = id, error = %err, "cannot record resolution")
-                        }
-                    }
-                }
+                let cause = if e.state == State::Resolved {
+                    format!("detector cleared: {}", e.evidence.reason)
+                } else {
+                    format!("detector reports ok: {}", e.evidence.reason)
+                };
+                let evidence = serde_json::to_value(&e.evidence).unwrap_or_default();
+                self.resolve(&c.detector, &c.labels, fp, e.evidence.at, &cause, evidence);
             }
             _ => {}
+        }
+    }
+
+    fn resolve(
+        &mut self,
+        detector: &str,
+        labels: &crate::series::Labels,
+        fp: String,
+        at: crate::series::Millis,
+        cause: &str,
+        evidence: serde_json::Value,
+    ) {
+        let Some(id) = self.open.get(&fp).copied() else {
+            return;
+        };
+        match self.store.record_resolved(&fp, at, cause, evidence) {
+            Ok(_) => {
+                tracing::info!(incident = id, detector = %detector, labels = %labels_text(labels), "incident resolved");
+                self.open.remove(&fp);
+                self.update_gauges();
+            }
+            Err(err) => {
+                tracing::error!(incident = id, error = %err, "cannot record resolution")
+            }
+        }
+    }
+
+    fn external(&mut self, a: ExternalAlert) {
+        let fp = fingerprint(&a.detector, &a.labels);
+        if a.firing {
+            let reason = a.evidence["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            self.open_incident(
+                Detection {
+                    fingerprint: fp,
+                    detector: a.detector,
+                    labels: a.labels,
+                    severity: a.severity,
+                    summary: a.summary,
+                    at: a.at,
+                    evidence: a.evidence,
+                },
+                &reason,
+            );
+        } else {
+            let cause = a.evidence["reason"]
+                .as_str()
+                .unwrap_or("resolved")
+                .to_string();
+            self.resolve(&a.detector, &a.labels, fp, a.at, &cause, a.evidence);
         }
     }
 
@@ -197,7 +257,7 @@ impl Engine {
             ),
         };
         let d = Detection {
-            fingerprint: fp.clone(),
+            fingerprint: fp,
             detector: c.detector.clone(),
             labels: c.labels.clone(),
             severity: det.config.severity.as_str().to_string(),
@@ -205,18 +265,23 @@ impl Engine {
             at: e.evidence.at,
             evidence: serde_json::to_value(&e.evidence).unwrap_or_default(),
         };
+        self.open_incident(d, &e.evidence.reason);
+    }
+
+    /// Record a firing detection; a new incident gets its runbook.
+    fn open_incident(&mut self, d: Detection, reason: &str) {
         let (incident, new) = match self.store.record_firing(&d) {
             Ok(r) => r,
             Err(err) => {
-                tracing::error!(detector = %c.detector, error = %err, "cannot record incident; not acting");
+                tracing::error!(detector = %d.detector, error = %err, "cannot record incident; not acting");
                 return;
             }
         };
-        self.open.insert(fp, incident.id);
+        self.open.insert(d.fingerprint.clone(), incident.id);
         if !new {
             return;
         }
-        tracing::warn!(incident = incident.id, detector = %c.detector, labels = %labels_text(&c.labels), reason = %e.evidence.reason, "incident opened");
+        tracing::warn!(incident = incident.id, detector = %d.detector, labels = %labels_text(&d.labels), reason = %reason, "incident opened");
         self.update_gauges();
         match self.runbooks.iter().find(|r| r.matches.matches(&incident)) {
             Some(rb) => self.runner.launch(&incident, rb.clone()),

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub samples_ingested: Family<SourceLabels, Counter>,
     /// Failed collections (scrape or probe errors, malformed payloads).
     pub source_errors: Family<SourceErrorLabels, Counter>,
+    /// Active series per push source (bounded by its `max_series`).
+    pub active_series: Family<SourceLabels, Gauge>,
     /// Detector evaluations.
     pub detector_evaluations: Family<DetectorLabels, Counter>,
     /// Incidents by state (open ones, plus resolved in the store).
@@ -101,6 +103,12 @@ impl Metrics {
             "Failed collections: scrape or probe errors and malformed payloads",
             source_errors.clone(),
         );
+        let active_series = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "active_series",
+            "Active series per push source",
+            active_series.clone(),
+        );
         let detector_evaluations = Family::<DetectorLabels, Counter>::default();
         registry.register(
             "detector_evaluations",
@@ -132,6 +140,7 @@ impl Metrics {
         Metrics {
             samples_ingested,
             source_errors,
+            active_series,
             detector_evaluations,
             incidents,
             actions,

@@ -37,10 +37,21 @@ pub struct ApiState {
     pub ready: Arc<AtomicBool>,
     /// Supervised services.
     pub supervisor: Supervisor,
+    /// Push receivers (remote_write, Alertmanager) in force.
+    pub push: Arc<crate::sources::push::PushRegistry>,
 }
 
-/// The router.
+/// The router. Ingest routes have their own per-source body limits, so they
+/// sit outside the API's 1 MiB limit.
 pub fn router(state: ApiState) -> Router {
+    let ingest = Router::new()
+        .route("/api/v1/write", post(crate::sources::remote_write::handle))
+        .route(
+            "/api/v1/alertmanager",
+            post(crate::sources::alertmanager::handle),
+        )
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state.push.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -52,6 +63,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/reload", post(reload))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
         .with_state(state)
+        .merge(ingest)
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {

@@ -377,6 +377,7 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
         }
     }
     let mut seen = HashSet::new();
+    let mut push_kinds = HashSet::new();
     for s in &c.sources {
         if !seen.insert(s.name.value.clone()) {
             errors.push(err_at(
@@ -390,7 +391,36 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
             SourceKind::HttpProbe(k) => (k.targets.len(), k.file_sd.len()),
             SourceKind::TcpProbe(k) => (k.targets.len(), k.file_sd.len()),
             SourceKind::ExecProbe(k) => (usize::from(!k.argv.is_empty()), 1),
+            SourceKind::Promql(k) => (k.queries.len(), 1),
+            SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => (1, 1),
         };
+        if s.kind.is_push() && !push_kinds.insert(s.kind.name()) {
+            errors.push(err_at(
+                file,
+                &s.name,
+                format!(
+                    "source {:?}: only one {} source can be served on medic's listener",
+                    s.name.value,
+                    s.kind.name()
+                ),
+            ));
+        }
+        if let SourceKind::Promql(k) = &s.kind {
+            if k.queries.is_empty() {
+                errors.push(err_at(
+                    file,
+                    &s.name,
+                    format!("source {:?}: queries must not be empty", s.name.value),
+                ));
+            }
+            if reqwest::Url::parse(&k.url).is_err() {
+                errors.push(err_at(
+                    file,
+                    &s.name,
+                    format!("source {:?}: url {:?} is not a URL", s.name.value, k.url),
+                ));
+            }
+        }
         if targets == 0 && files == 0 {
             errors.push(err_at(
                 file,

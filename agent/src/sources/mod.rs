@@ -4,7 +4,11 @@
 //! runs one task per target; every collection becomes one [`Batch`] sent to the
 //! detection engine.
 
+pub mod alertmanager;
 pub mod probe;
+pub mod promql;
+pub mod push;
+pub mod remote_write;
 pub mod scrape;
 pub mod targets;
 
@@ -62,6 +66,12 @@ pub enum SourceKind {
     TcpProbe(probe::TcpProbeConfig),
     /// Run a program: success when it exits 0 within the timeout.
     ExecProbe(probe::ExecProbeConfig),
+    /// Instant PromQL queries against a Prometheus-compatible API.
+    Promql(promql::PromqlConfig),
+    /// Prometheus remote_write receiver at `POST /api/v1/write`.
+    RemoteWrite(remote_write::RemoteWriteConfig),
+    /// Alertmanager webhook receiver at `POST /api/v1/alertmanager`.
+    Alertmanager(alertmanager::AlertmanagerConfig),
 }
 
 impl SourceKind {
@@ -72,7 +82,18 @@ impl SourceKind {
             SourceKind::HttpProbe(_) => "http_probe",
             SourceKind::TcpProbe(_) => "tcp_probe",
             SourceKind::ExecProbe(_) => "exec_probe",
+            SourceKind::Promql(_) => "promql",
+            SourceKind::RemoteWrite(_) => "remote_write",
+            SourceKind::Alertmanager(_) => "alertmanager",
         }
+    }
+
+    /// Others send to it (no targets, no interval).
+    pub fn is_push(&self) -> bool {
+        matches!(
+            self,
+            SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_)
+        )
     }
 }
 
@@ -87,6 +108,10 @@ pub struct SourceContext {
     pub http: reqwest::Client,
     /// Directory `file_sd` paths are relative to.
     pub base_dir: std::path::PathBuf,
+    /// Push receivers in force, read by the HTTP routes.
+    pub push: Arc<push::PushRegistry>,
+    /// The engine, for sources that raise incidents directly (Alertmanager).
+    pub engine: mpsc::Sender<crate::engine::Command>,
 }
 
 impl SourceContext {
@@ -120,5 +145,12 @@ impl SourceContext {
 
 /// Start a source; the returned task runs until aborted.
 pub fn spawn(cfg: SourceConfig, ctx: SourceContext) -> JoinHandle<()> {
-    tokio::spawn(targets::run_source(cfg, ctx))
+    tokio::spawn(async move {
+        match &cfg.kind {
+            SourceKind::Promql(p) => promql::run(&cfg, p, &ctx).await,
+            SourceKind::RemoteWrite(r) => remote_write::run(&cfg, r, &ctx).await,
+            SourceKind::Alertmanager(a) => alertmanager::run(&cfg, a, &ctx).await,
+            _ => targets::run_source(cfg, ctx).await,
+        }
+    })
 }

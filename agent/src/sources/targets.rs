@@ -56,6 +56,9 @@ fn static_and_files(cfg: &SourceConfig) -> (Vec<String>, Vec<PathBuf>) {
         SourceKind::HttpProbe(p) => (p.targets.clone(), p.file_sd.clone()),
         SourceKind::TcpProbe(p) => (p.targets.clone(), p.file_sd.clone()),
         SourceKind::ExecProbe(_) => (vec![cfg.name.value.clone()], vec![]),
+        SourceKind::Promql(_) | SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => {
+            (vec![], vec![])
+        }
     }
 }
 
@@ -155,6 +158,8 @@ fn spawn_target(cfg: &SourceConfig, ctx: &SourceContext, target: Target) -> Join
             SourceKind::HttpProbe(_) | SourceKind::TcpProbe(_) | SourceKind::ExecProbe(_) => {
                 probe::run_target(&cfg, &ctx, target).await
             }
+            // Not target-based: started by `sources::spawn` directly.
+            SourceKind::Promql(_) | SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => {}
         }
     })
 }

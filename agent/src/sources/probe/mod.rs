@@ -80,7 +80,7 @@ pub async fn check(
                     Err(format!("exited with {st}"))
                 }
             }
-            SourceKind::Scrape(_) => Err("not a probe".into()),
+            _ => Err("not a probe".into()),
         }
     };
     match tokio::time::timeout(timeout, fut).await {
