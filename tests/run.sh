@@ -10,12 +10,23 @@ cd "$(dirname "$0")/.."
 need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v printenv >/dev/null || need+=(coreutils)
+# Real components the ingest tests run against (../shared/COMPONENTS.md).
+command -v prometheus >/dev/null || need+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}";
   else sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}"; fi
 fi
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+
+# --- a Python venv with the real clients (OpenTelemetry SDK) ------------------
+export MEDIC_VENV="${MEDIC_VENV:-$HOME/.cache/medic-venv}"
+if ! "$MEDIC_VENV/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+  /usr/bin/python3 -m venv "$MEDIC_VENV"
+  "$MEDIC_VENV/bin/pip" install -q -r tests/requirements.txt
+fi
 
 # --- build once, then test ----------------------------------------------------
 # Reuse a target directory outside the checkout when one exists (CI and the
