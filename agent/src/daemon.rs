@@ -16,6 +16,7 @@ use crate::engine::{self, Engine};
 use crate::executors::ExecutorDeps;
 use crate::runbooks::Runbook;
 use crate::runbooks::runner::Runner;
+use crate::series::cache::{CacheLimits, SeriesCache};
 use crate::services::Supervisor;
 use crate::sources::{self, SourceContext};
 use crate::stores::Store;
@@ -90,12 +91,14 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         http: http.clone(),
     };
     let runner = Runner::new(store.clone(), metrics.clone(), deps, loaded.config.dry_run);
+    let series = Arc::new(SeriesCache::new(CacheLimits::default()));
     let engine = Engine::new(
         loaded.config.detectors.clone(),
         runbook_list(&loaded),
         store.clone(),
         metrics.clone(),
         runner.clone(),
+        series.clone(),
     );
     tokio::spawn(engine.run(batch_rx, cmd_rx));
 
@@ -127,6 +130,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         ready: ready.clone(),
         supervisor: supervisor.clone(),
         push,
+        series,
     });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -14,6 +14,7 @@ use crate::detectors::{Bound, Change, DetectorConfig};
 use crate::incidents::{fingerprint, labels_text};
 use crate::runbooks::Runbook;
 use crate::runbooks::runner::Runner;
+use crate::series::cache::SeriesCache;
 use crate::series::{Batch, now_millis};
 use crate::stores::{Detection, IncidentFilter, Store};
 use crate::telemetry::{DetectorLabels, Metrics, StateLabels};
@@ -61,6 +62,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     runner: Runner,
+    series: Arc<SeriesCache>,
     // Open incidents by fingerprint: lets an `ok` evaluation (e.g. the first
     // one after a restart of medic) resolve an incident cheaply.
     open: HashMap<String, i64>,
@@ -74,6 +76,7 @@ impl Engine {
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
         runner: Runner,
+        series: Arc<SeriesCache>,
     ) -> Self {
         let open = store
             .incidents(&IncidentFilter {
@@ -90,6 +93,7 @@ impl Engine {
             store,
             metrics,
             runner,
+            series,
             open,
         };
         e.update_gauges();
@@ -141,9 +145,15 @@ impl Engine {
             })
             .collect();
         self.runbooks = runbooks;
+        let ds = &self.detectors;
+        self.series
+            .rewatch(|n, l| ds.iter().any(|d| d.selects(n, l)));
     }
 
     fn observe(&mut self, batch: &Batch) {
+        let ds = &self.detectors;
+        self.series
+            .record(batch, |s| ds.iter().any(|d| d.selects(&s.name, &s.labels)));
         let mut changes = Vec::new();
         for d in &mut self.detectors {
             let (c, n) = d.observe(batch);

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod components;
+
 /// The medic binary: `$MEDIC_BIN`, else `<target>/debug/medic` next to this test binary.
 pub fn medic_bin() -> PathBuf {
     if let Ok(p) = std::env::var("MEDIC_BIN") {

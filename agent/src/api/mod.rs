@@ -39,6 +39,8 @@ pub struct ApiState {
     pub supervisor: Supervisor,
     /// Push receivers (remote_write, Alertmanager) in force.
     pub push: Arc<crate::sources::push::PushRegistry>,
+    /// Recent series values.
+    pub series: Arc<crate::series::cache::SeriesCache>,
 }
 
 /// The router. Ingest routes have their own per-source body limits, so they
@@ -60,6 +62,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/incidents/{id}/ack", post(ack))
         .route("/api/v1/services", get(services))
+        .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
         .with_state(state)
@@ -198,6 +201,38 @@ async fn ack(
         Ok(i) => Json(json!({ "incident": i })).into_response(),
         Err(e) => store_error(e),
     }
+}
+
+#[derive(Deserialize)]
+struct SeriesQuery {
+    #[serde(rename = "match")]
+    selector: String,
+    limit: Option<usize>,
+}
+
+async fn series(
+    State(s): State<ApiState>,
+    q: Result<Query<SeriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(Query(q)) = q else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "query: expected ?match=<series selector>&limit=N",
+        );
+    };
+    let sel: crate::series::selector::Selector = match q.selector.parse() {
+        Ok(s) => s,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("match: invalid series selector {:?}: {e}", q.selector),
+            );
+        }
+    };
+    let (cached, dropped) = s.series.stats();
+    let v = s.series.query(&sel, q.limit.unwrap_or(1000).min(10_000));
+    Json(json!({ "series": v, "cached_series": cached, "uncached_series": dropped }))
+        .into_response()
 }
 
 async fn services(State(s): State<ApiState>) -> Response {

@@ -484,14 +484,20 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 format!("duplicate runbook name {:?}", r.name.value),
             ));
         }
+        // With an Alertmanager source, alert names play the detector's role
+        // and are not known in advance.
+        let alerts = c
+            .sources
+            .iter()
+            .any(|s| matches!(s.kind, SourceKind::Alertmanager(_)));
         for d in &r.matches.detectors {
-            if !detectors.contains(&d.value) {
+            if !detectors.contains(&d.value) && !alerts {
                 let known: Vec<&str> = c.detectors.iter().map(|d| d.name.value.as_str()).collect();
                 errors.push(err_at(
                     f,
                     d,
                     format!(
-                        "match.detectors: no detector named {:?} in {} (known: {})",
+                        "match.detectors: no detector named {:?} in {} (known: {}; with a kind: alertmanager source, alert names are accepted too)",
                         d.value,
                         file.display(),
                         known.join(", ")

@@ -277,6 +277,18 @@ impl Bound {
         &self.config.name
     }
 
+    /// Whether this detector reads the series.
+    pub fn selects(&self, name: &str, labels: &Labels) -> bool {
+        match &self.machines {
+            Machines::Threshold { selector, .. } | Machines::Heartbeat { selector, .. } => {
+                selector.matches(name, labels)
+            }
+            Machines::ErrorRate { errors, total, .. } => {
+                errors.matches(name, labels) || total.matches(name, labels)
+            }
+        }
+    }
+
     /// Feed a batch; returns evaluations (all of them; the caller filters by
     /// `changed`) and how many state machines were evaluated.
     pub fn observe(&mut self, batch: &Batch) -> (Vec<Change>, u64) {

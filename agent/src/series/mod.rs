@@ -4,6 +4,7 @@
 //! whole batches (one scrape, one probe) so detectors see a consistent view of
 //! a target at one instant.
 
+pub mod cache;
 pub mod selector;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,121 @@
+//! Real monitoring components for the end-to-end tests, started the way
+//! ../shared/COMPONENTS.md documents: Prometheus 2.42 and Alertmanager 0.25
+//! (Debian packages, installed by tests/run.sh), on loopback, stopped on drop.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{Proc, free_port, wait_for};
+
+/// Whether a program is on PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn start_logged(dir: &Path, name: &str, cmd: &mut Command) -> Proc {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e} (tests/run.sh installs it)"));
+    Proc(child)
+}
+
+fn wait_ready(name: &str, url: &str) {
+    wait_for(Duration::from_secs(30), &format!("{name} ready"), || {
+        reqwest::blocking::get(url)
+            .ok()
+            .filter(|r| r.status().is_success())
+    });
+}
+
+/// A running Prometheus.
+pub struct Prometheus {
+    /// Base URL.
+    pub url: String,
+    _proc: Proc,
+}
+
+impl Prometheus {
+    /// Start with `config` (prometheus.yml text) and optional rule files,
+    /// written into `dir/prometheus/`.
+    pub fn start(dir: &Path, config: &str, rules: &[(&str, &str)]) -> Prometheus {
+        let d = dir.join("prometheus");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("prometheus.yml"), config).unwrap();
+        for (name, text) in rules {
+            std::fs::write(d.join(name), text).unwrap();
+        }
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let p = start_logged(
+            &d,
+            "prometheus",
+            Command::new("prometheus")
+                .arg(format!(
+                    "--config.file={}",
+                    d.join("prometheus.yml").display()
+                ))
+                .arg(format!("--storage.tsdb.path={}", d.join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!("--web.external-url={url}"))
+                .current_dir(&d),
+        );
+        wait_ready("prometheus", &format!("{url}/-/ready"));
+        Prometheus { url, _proc: p }
+    }
+
+    /// An API query (`/api/v1/query`), as JSON.
+    pub fn query(&self, expr: &str) -> Value {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/query", self.url),
+            &[("query", expr)],
+        )
+        .unwrap();
+        reqwest::blocking::get(url)
+            .and_then(|r| r.json())
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// A running Alertmanager.
+pub struct Alertmanager {
+    /// Base URL.
+    pub url: String,
+    _proc: Proc,
+}
+
+impl Alertmanager {
+    /// Start with `config` (alertmanager.yml text) in `dir/alertmanager/`.
+    pub fn start(dir: &Path, config: &str) -> Alertmanager {
+        let d = dir.join("alertmanager");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("alertmanager.yml"), config).unwrap();
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let p = start_logged(
+            &d,
+            "alertmanager",
+            Command::new("prometheus-alertmanager")
+                .arg(format!(
+                    "--config.file={}",
+                    d.join("alertmanager.yml").display()
+                ))
+                .arg(format!("--storage.path={}", d.join("data").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=")
+                .current_dir(&d),
+        );
+        wait_ready("alertmanager", &format!("{url}/-/ready"));
+        Alertmanager { url, _proc: p }
+    }
+}
