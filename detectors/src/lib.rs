@@ -14,6 +14,8 @@
 //!   over a sliding window, with counter-reset handling and a minimum-volume
 //!   guard.
 //! * [`Heartbeat`]: a probe target that has not succeeded for a timeout.
+//! * [`SloBurn`]: multi-window, multi-burn-rate SLO alerts over a bad/total
+//!   (or good/total) counter pair, with a minimum-events guard.
 //!
 //! The [`anomaly`] module holds statistical anomaly models of a different
 //! shape: `observe(t, value)` answers an [`anomaly::Score`] in `[0, 1]`
@@ -87,6 +89,7 @@ mod machine;
 pub mod anomaly;
 pub mod error_rate;
 pub mod heartbeat;
+pub mod slo;
 pub mod threshold;
 
 pub use anomaly::{
@@ -95,6 +98,7 @@ pub use anomaly::{
 };
 pub use error_rate::{ErrorRate, ErrorRateConfig};
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
+pub use slo::{BurnRule, SloBurn, SloBurnConfig};
 pub use threshold::{Comparison, Threshold, ThresholdConfig};
 
 /// A point in time in milliseconds since the Unix epoch (or any monotonic

@@ -474,6 +474,40 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 ),
             ));
         }
+        if let crate::detectors::DetectorKind::SloBurn {
+            errors: bad,
+            good,
+            objective,
+            windows,
+            ..
+        } = &d.kind
+        {
+            let mut problems = Vec::new();
+            if bad.is_some() == good.is_some() {
+                problems.push("needs exactly one of `errors` or `good`");
+            }
+            if objective.is_nan() || *objective <= 0.0 || *objective >= 1.0 {
+                problems.push("objective must be between 0 and 1 (exclusive), e.g. 0.999");
+            }
+            if windows.is_empty() {
+                problems.push("windows must not be empty");
+            }
+            if windows.iter().any(|w| {
+                w.long.millis() <= 0
+                    || w.short.millis() <= 0
+                    || w.burn_rate.is_nan()
+                    || w.burn_rate <= 0.0
+            }) {
+                problems.push("every window needs long > 0, short > 0 and burn_rate > 0");
+            }
+            for p in problems {
+                errors.push(err_at(
+                    file,
+                    &d.name,
+                    format!("slo_burn detector {:?}: {p}", d.name.value),
+                ));
+            }
+        }
     }
     let mut runbook_names = HashSet::new();
     for (f, r) in &l.runbooks {

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use medic_detectors::{
-    Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, Heartbeat, HeartbeatConfig,
-    State, Threshold, ThresholdConfig,
+    BurnRule, Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, Heartbeat,
+    HeartbeatConfig, SloBurn, SloBurnConfig, State, Threshold, ThresholdConfig,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -107,6 +107,30 @@ pub enum DetectorKind {
         #[serde(default, rename = "for")]
         hold: Duration,
     },
+    /// SLO burn rate over a bad/total (or good/total) counter pair:
+    /// multi-window, multi-burn-rate alerts (Google SRE workbook).
+    SloBurn {
+        /// Selector of the bad-event counter(s); give this or `good`.
+        #[serde(default)]
+        errors: Option<Spanned<String>>,
+        /// Selector of the good-event counter(s); give this or `errors`.
+        #[serde(default)]
+        good: Option<Spanned<String>>,
+        /// Selector of the total counter(s).
+        total: Spanned<String>,
+        /// Labels that identify one SLO (default: job, instance).
+        #[serde(default = "default_by")]
+        by: Vec<String>,
+        /// Target fraction of good events, e.g. 0.999.
+        objective: f64,
+        /// Rules (default: 14.4× over 1h and 5m, 6× over 6h and 30m, 1× over 3d and 6h).
+        #[serde(default = "default_burn_windows")]
+        windows: Vec<BurnWindow>,
+        /// Windows with fewer events count as having this many (a quiet
+        /// service does not page on one failure; an outage is not hidden).
+        #[serde(default = "default_min_events")]
+        min_events: f64,
+    },
     /// No successful probe (sample value ≠ 0), or no fresh sample, within a timeout.
     Heartbeat {
         /// Series selector, e.g. `probe_success{job="web"}` or `up{job="app"}`.
@@ -128,6 +152,32 @@ fn default_window() -> Duration {
 fn default_min_total() -> f64 {
     10.0
 }
+fn default_min_events() -> f64 {
+    100.0
+}
+
+/// One rule of an `slo_burn` detector.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BurnWindow {
+    /// Long window (significance).
+    pub long: Duration,
+    /// Short window (fast reset).
+    pub short: Duration,
+    /// Burn rate both must reach.
+    pub burn_rate: f64,
+}
+
+fn default_burn_windows() -> Vec<BurnWindow> {
+    BurnRule::workbook()
+        .into_iter()
+        .map(|r| BurnWindow {
+            long: Duration::from_millis(r.long_ms as u64),
+            short: Duration::from_millis(r.short_ms as u64),
+            burn_rate: r.burn_rate,
+        })
+        .collect()
+}
 
 impl DetectorKind {
     /// The selectors this detector reads, with their positions (for validation).
@@ -137,6 +187,12 @@ impl DetectorKind {
                 vec![series]
             }
             DetectorKind::ErrorRate { errors, total, .. } => vec![errors, total],
+            DetectorKind::SloBurn {
+                errors,
+                good,
+                total,
+                ..
+            } => errors.iter().chain(good.iter()).chain([total]).collect(),
         }
     }
     /// Kind name as written in YAML.
@@ -144,6 +200,7 @@ impl DetectorKind {
         match self {
             DetectorKind::Threshold { .. } => "threshold",
             DetectorKind::ErrorRate { .. } => "error_rate",
+            DetectorKind::SloBurn { .. } => "slo_burn",
             DetectorKind::Heartbeat { .. } => "heartbeat",
         }
     }
@@ -172,12 +229,12 @@ enum Machines {
         errors: Selector,
         total: Selector,
         by: Vec<String>,
-        cfg: ErrorRateConfig,
+        cfg: RatioConfig,
         // Latest counter value per full series, so that groups spanning several
         // series (or targets) are summed consistently.
         errors_by_group: GroupedCounters,
         total_by_group: GroupedCounters,
-        groups: HashMap<Labels, ErrorRate>,
+        groups: HashMap<Labels, RatioMachine>,
     },
     Heartbeat {
         selector: Selector,
@@ -245,13 +302,42 @@ impl Bound {
                 errors: parse_sel(errors),
                 total: parse_sel(total),
                 by: by.clone(),
-                cfg: ErrorRateConfig {
+                cfg: RatioConfig::ErrorRate(ErrorRateConfig {
                     window_ms: window.millis(),
                     max_ratio: *max_ratio,
                     min_total: *min_total,
                     hold_ms: hold.millis(),
                     clear_ratio: *clear_ratio,
-                },
+                }),
+                errors_by_group: GroupedCounters::default(),
+                total_by_group: GroupedCounters::default(),
+                groups: HashMap::new(),
+            },
+            DetectorKind::SloBurn {
+                errors,
+                good,
+                total,
+                by,
+                objective,
+                windows,
+                min_events,
+            } => Machines::ErrorRate {
+                errors: parse_sel(errors.as_ref().or(good.as_ref()).unwrap_or(total)),
+                total: parse_sel(total),
+                by: by.clone(),
+                cfg: RatioConfig::SloBurn(SloBurnConfig {
+                    objective: *objective,
+                    rules: windows
+                        .iter()
+                        .map(|w| BurnRule {
+                            long_ms: w.long.millis(),
+                            short_ms: w.short.millis(),
+                            burn_rate: w.burn_rate,
+                        })
+                        .collect(),
+                    min_events: *min_events,
+                    counts_good: errors.is_none(),
+                }),
                 errors_by_group: GroupedCounters::default(),
                 total_by_group: GroupedCounters::default(),
                 groups: HashMap::new(),
@@ -380,9 +466,7 @@ impl Bound {
                 for (g, at) in touched {
                     let e_sum = errors_by_group.sum(&g);
                     let t_sum = total_by_group.sum(&g);
-                    let m = groups
-                        .entry(g.clone())
-                        .or_insert_with(|| ErrorRate::new(cfg.clone()));
+                    let m = groups.entry(g.clone()).or_insert_with(|| cfg.machine());
                     let e = m.observe(at, e_sum, t_sum);
                     evaluations += 1;
                     out.push(Change {
@@ -446,6 +530,42 @@ impl Bound {
             Machines::Threshold { by_series, .. } => by_series.get(labels).map(|(m, _)| m.state()),
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
+        }
+    }
+}
+
+/// Detectors over a pair of counters (errors or good events, and total).
+#[derive(Debug, Clone)]
+enum RatioConfig {
+    ErrorRate(ErrorRateConfig),
+    SloBurn(SloBurnConfig),
+}
+
+impl RatioConfig {
+    fn machine(&self) -> RatioMachine {
+        match self {
+            RatioConfig::ErrorRate(c) => RatioMachine::ErrorRate(ErrorRate::new(c.clone())),
+            RatioConfig::SloBurn(c) => RatioMachine::SloBurn(Box::new(SloBurn::new(c.clone()))),
+        }
+    }
+}
+
+enum RatioMachine {
+    ErrorRate(ErrorRate),
+    SloBurn(Box<SloBurn>),
+}
+
+impl RatioMachine {
+    fn observe(&mut self, t: Millis, first: f64, total: f64) -> Evaluation {
+        match self {
+            RatioMachine::ErrorRate(m) => m.observe(t, first, total),
+            RatioMachine::SloBurn(m) => m.observe(t, first, total),
+        }
+    }
+    fn state(&self) -> State {
+        match self {
+            RatioMachine::ErrorRate(m) => m.state(),
+            RatioMachine::SloBurn(m) => m.state(),
         }
     }
 }

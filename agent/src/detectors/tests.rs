@@ -116,3 +116,44 @@ fn threshold_series_that_vanish_from_a_complete_batch_are_stale() {
     assert!(stale.evaluation.changed);
     assert!(stale.evaluation.evidence.reason.contains("stale"));
 }
+
+#[test]
+fn slo_burn_over_good_and_total_per_group() {
+    let mut d = Bound::new(cfg(r#"name: checkout-slo
+kind: slo_burn
+good: 'req_total{code="200"}'
+total: req_total
+by: [service]
+objective: 0.99
+min_events: 10
+windows:
+  - {long: 1m, short: 10s, burn_rate: 10}
+"#));
+    let mut states = Vec::new();
+    // 100 requests per 5 s; healthy for a minute, then 30 % fail.
+    let (mut ok, mut bad) = (0.0, 0.0);
+    for i in 0..30 {
+        let t = i * 5_000;
+        if i < 12 {
+            ok += 100.0;
+        } else {
+            ok += 70.0;
+            bad += 30.0;
+        }
+        let (c, _) = d.observe(&batch(
+            t,
+            &[
+                ("req_total", &[("service", "a"), ("code", "200")], ok),
+                ("req_total", &[("service", "a"), ("code", "500")], bad),
+            ],
+        ));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].labels.get("service").map(String::as_str), Some("a"));
+        states.push(c[0].evaluation.state);
+    }
+    let first_firing = states.iter().position(|s| *s == State::Firing).unwrap();
+    // 30 % errors is 30× a 1 % budget: both windows reach 10× within about
+    // 20 s of the change (the 1 m window holds 12 healthy intervals).
+    assert!((12..=16).contains(&first_firing), "{states:?}");
+    assert!(states[..12].iter().all(|s| *s == State::Ok));
+}
