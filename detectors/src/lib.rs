@@ -83,17 +83,21 @@
 
 mod fmt;
 mod machine;
+#[cfg(test)]
+mod testutil;
 
 pub mod anomaly;
 pub mod error_rate;
+pub mod forecast;
 pub mod heartbeat;
 pub mod threshold;
 
 pub use anomaly::{
     Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig, RollingMad,
-    RollingMadConfig, Score,
+    RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 pub use error_rate::{ErrorRate, ErrorRateConfig};
+pub use forecast::{Forecast, ForecastConfig};
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
 pub use threshold::{Comparison, Threshold, ThresholdConfig};
 

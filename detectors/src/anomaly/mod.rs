@@ -29,11 +29,13 @@ mod ensemble;
 mod ewma;
 mod mad;
 mod page_hinkley;
+mod seasonal;
 
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use ewma::{Ewma, EwmaConfig};
 pub use mad::{RollingMad, RollingMadConfig};
 pub use page_hinkley::{PageHinkley, PageHinkleyConfig};
+pub use seasonal::{DAY_MS, Seasonal, SeasonalConfig, WEEK_MS};
 
 use serde::{Deserialize, Serialize};
 
