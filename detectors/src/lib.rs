@@ -14,13 +14,17 @@
 //!   over a sliding window, with counter-reset handling and a minimum-volume
 //!   guard.
 //! * [`Heartbeat`]: a probe target that has not succeeded for a timeout.
+//! * [`Forecast`]: a robust (Theil–Sen) trend predicted to cross a limit
+//!   within a horizon ("disk full in 3 h"), with a confidence band on the
+//!   time to breach.
 //!
 //! The [`anomaly`] module holds statistical anomaly models of a different
 //! shape: `observe(t, value)` answers an [`anomaly::Score`] in `[0, 1]`
 //! with the expected value and band, rather than a lifecycle state:
-//! [`RollingMad`], [`Ewma`], [`PageHinkley`] and their [`Ensemble`].
+//! [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`] and their
+//! [`Ensemble`].
 //!
-//! All three share the same lifecycle: `Ok → Pending → Firing → Resolved`,
+//! The lifecycle detectors share the same lifecycle: `Ok → Pending → Firing → Resolved`,
 //! where `Resolved` is answered exactly once when a firing condition clears,
 //! and the next observation is judged afresh from `Ok`.
 //!
