@@ -16,13 +16,17 @@
 //! * [`Heartbeat`]: a probe target that has not succeeded for a timeout.
 //! * [`SloBurn`]: multi-window, multi-burn-rate SLO alerts over a bad/total
 //!   (or good/total) counter pair, with a minimum-events guard.
+//! * [`Forecast`]: a robust (Theil–Sen) trend predicted to cross a limit
+//!   within a horizon ("disk full in 3 h"), with a confidence band on the
+//!   time to breach.
 //!
 //! The [`anomaly`] module holds statistical anomaly models of a different
 //! shape: `observe(t, value)` answers an [`anomaly::Score`] in `[0, 1]`
 //! with the expected value and band, rather than a lifecycle state:
-//! [`RollingMad`], [`Ewma`], [`PageHinkley`] and their [`Ensemble`].
+//! [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`] and their
+//! [`Ensemble`].
 //!
-//! All three share the same lifecycle: `Ok → Pending → Firing → Resolved`,
+//! The lifecycle detectors share the same lifecycle: `Ok → Pending → Firing → Resolved`,
 //! where `Resolved` is answered exactly once when a firing condition clears,
 //! and the next observation is judged afresh from `Ok`.
 //!
@@ -85,18 +89,22 @@
 
 mod fmt;
 mod machine;
+#[cfg(test)]
+mod testutil;
 
 pub mod anomaly;
 pub mod error_rate;
+pub mod forecast;
 pub mod heartbeat;
 pub mod slo;
 pub mod threshold;
 
 pub use anomaly::{
     Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig, RollingMad,
-    RollingMadConfig, Score,
+    RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 pub use error_rate::{ErrorRate, ErrorRateConfig};
+pub use forecast::{Forecast, ForecastConfig};
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
 pub use slo::{BurnRule, SloBurn, SloBurnConfig};
 pub use threshold::{Comparison, Threshold, ThresholdConfig};

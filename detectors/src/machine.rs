@@ -1,10 +1,10 @@
 //! The `Ok → Pending → Firing → Resolved` state machine shared by the
 //! threshold and error-rate detectors.
 
-use crate::{Millis, State};
+use crate::{Evaluation, Evidence, Millis, State};
 
 /// Hold-and-clear state machine driven by one boolean judgement per step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Machine {
     hold_ms: Millis,
     clear_hold_ms: Millis,
@@ -28,6 +28,29 @@ pub(crate) struct Step {
     pub since: Option<Millis>,
     /// When the clear condition began to hold (firing/resolved only).
     pub clear_since: Option<Millis>,
+}
+
+impl Step {
+    /// The detector's answer for this step.
+    pub(crate) fn evaluation(
+        &self,
+        at: Millis,
+        observed: f64,
+        threshold: f64,
+        reason: String,
+    ) -> Evaluation {
+        Evaluation {
+            state: self.state,
+            changed: self.changed,
+            evidence: Evidence {
+                at,
+                observed,
+                threshold,
+                since: self.since,
+                reason,
+            },
+        }
+    }
 }
 
 impl Machine {
@@ -66,6 +89,24 @@ impl Machine {
     /// The clear hold duration.
     pub(crate) fn clear_hold_ms(&self) -> Millis {
         self.clear_hold_ms
+    }
+
+    /// The answer to an ignored observation: the last state again,
+    /// unchanged, with the condition's start.
+    pub(crate) fn repeat(
+        &self,
+        at: Millis,
+        observed: f64,
+        threshold: f64,
+        reason: String,
+    ) -> Evaluation {
+        let unchanged = Step {
+            state: self.answered,
+            changed: false,
+            since: self.since,
+            clear_since: self.clear_since,
+        };
+        unchanged.evaluation(at, observed, threshold, reason)
     }
 
     /// Advances the machine with the judgement of the observation at `t`.

@@ -19,7 +19,7 @@
 //!   the previous answer is repeated with `changed == false`.
 
 use crate::machine::{Machine, Step};
-use crate::{Evaluation, Evidence, Millis, State, fmt};
+use crate::{Evaluation, Millis, State, fmt};
 
 #[cfg(test)]
 mod tests;
@@ -97,31 +97,11 @@ impl Threshold {
         let clear = judging_firing && self.clears(value);
         let step = self.machine.step(t, breach, clear);
         let reason = self.reason(t, value, judging_firing, &step);
-        Evaluation {
-            state: step.state,
-            changed: step.changed,
-            evidence: Evidence {
-                at: t,
-                observed: value,
-                threshold: bound,
-                since: step.since,
-                reason,
-            },
-        }
+        step.evaluation(t, value, bound, reason)
     }
 
     fn ignored(&self, t: Millis, value: f64, reason: String) -> Evaluation {
-        Evaluation {
-            state: self.machine.state(),
-            changed: false,
-            evidence: Evidence {
-                at: t,
-                observed: value,
-                threshold: self.current_bound(),
-                since: self.machine.since(),
-                reason,
-            },
-        }
+        self.machine.repeat(t, value, self.current_bound(), reason)
     }
 
     /// The bound the next sample is compared with.

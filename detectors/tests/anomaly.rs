@@ -3,12 +3,12 @@
 
 use medic_detectors::anomaly::{
     Direction, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Score,
+    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use proptest::prelude::*;
 
 fn make(kind: u8, direction: Direction) -> Box<dyn Model> {
-    match kind % 4 {
+    match kind % 5 {
         0 => Box::new(RollingMad::new(RollingMadConfig {
             window: 16,
             min_points: 4,
@@ -24,6 +24,20 @@ fn make(kind: u8, direction: Direction) -> Box<dyn Model> {
             warm_up: 4,
             direction,
             ..PageHinkleyConfig::default()
+        })),
+        3 => Box::new(Seasonal::new(SeasonalConfig {
+            buckets: 4,
+            per_bucket: 4,
+            min_per_bucket: 2,
+            history: 32,
+            redetect_slots: 2,
+            fallback: RollingMadConfig {
+                window: 16,
+                min_points: 4,
+                ..RollingMadConfig::default()
+            },
+            direction,
+            ..SeasonalConfig::default()
         })),
         _ => Box::new(Ensemble::new(EnsembleConfig {
             mad: Some(RollingMadConfig {
@@ -79,7 +93,7 @@ fn same(a: &Score, b: &Score) -> bool {
 proptest! {
     #[test]
     fn scores_are_in_unit_interval(
-        kind in 0u8..4,
+        kind in 0u8..5,
         dir in direction(),
         values in prop::collection::vec(value(), 0..200),
     ) {
@@ -91,7 +105,7 @@ proptest! {
 
     #[test]
     fn prefix_gives_the_same_scores(
-        kind in 0u8..4,
+        kind in 0u8..5,
         dir in direction(),
         values in prop::collection::vec(value(), 1..150),
         cut in 0usize..150,

@@ -7,7 +7,8 @@
 //!   full, score = 1 − Q(|x − mean| / std)). Not tuned; it is here to check
 //!   that runner and scorer agree with the published numbers. medic's real
 //!   detectors will live in `detectors/`.
-//! * `medic_mad`, `medic_ewma`, `medic_ph`, `medic_ensemble`: medic's
+//! * `medic_mad`, `medic_ewma`, `medic_ph`, `medic_seasonal`,
+//!   `medic_ensemble`: medic's
 //!   anomaly models from `medic_detectors::anomaly` (see [`medic`]).
 
 use std::collections::VecDeque;
@@ -17,12 +18,13 @@ pub mod medic;
 use crate::runner::{DetectorFactory, Streaming};
 
 /// Names accepted by [`factory`].
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "null",
     "baseline_gaussian",
     "medic_mad",
     "medic_ewma",
     "medic_ph",
+    "medic_seasonal",
     "medic_ensemble",
 ];
 

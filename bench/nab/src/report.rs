@@ -277,8 +277,10 @@ fn render(r: &Report, bench: &Benchmark, opts: &ReportOptions) -> String {
          CUSUM change-point statistic (drift 1σ, threshold 16σ), 30 rows of warm-up, and \
          suppression of repeated alarms (a score counts only if it beats every score of the \
          previous 300 rows). `medic_ewma` and `medic_ph` are its members alone, `medic_mad` \
-         a rolling median / MAD robust z-score (window 256) alone, all with the same warm-up \
-         and suppression.\n"
+         a rolling median / MAD robust z-score (window 256) alone, `medic_seasonal` the \
+         seasonal baseline (median / MAD per phase bucket of a period found by \
+         autocorrelation, rolling median / MAD fallback; score ½ at z = 10) alone, all with \
+         the same warm-up and suppression.\n"
     );
 
     let _ = writeln!(md, "## Scorer check\n");

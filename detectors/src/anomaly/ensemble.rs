@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Direction, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig, RollingMad,
-    RollingMadConfig, Score,
+    RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use crate::Millis;
 
@@ -23,6 +23,9 @@ pub struct EnsembleConfig {
     /// The Page–Hinkley member (`None`: not used). Its `direction` is
     /// overridden by the ensemble's.
     pub page_hinkley: Option<PageHinkleyConfig>,
+    /// The seasonal baseline member (`None`: not used). Its `direction` is
+    /// overridden by the ensemble's.
+    pub seasonal: Option<SeasonalConfig>,
     /// How member scores are combined.
     pub combine: Combine,
     /// Which deviations count, for every member.
@@ -45,6 +48,7 @@ impl Default for EnsembleConfig {
             mad: Some(RollingMadConfig::default()),
             ewma: Some(EwmaConfig::default()),
             page_hinkley: Some(PageHinkleyConfig::default()),
+            seasonal: None,
             combine: Combine::Max,
             direction: Direction::Both,
             min_abs_deviation: 0.0,
@@ -65,7 +69,8 @@ pub enum Combine {
     Mean,
 }
 
-/// [`RollingMad`], [`Ewma`] and [`PageHinkley`] run side by side; the score
+/// [`RollingMad`], [`Ewma`], [`PageHinkley`] and [`Seasonal`] (each
+/// optional) run side by side; the score
 /// is the largest member score that passes the noise controls (direction,
 /// `min_abs_deviation`), 0 during `warm_up`, and then, if `suppress > 0`,
 /// kept only when it is a new maximum over the last `suppress` points, so
@@ -74,7 +79,8 @@ pub enum Combine {
 /// it suppresses the same way whatever alerting threshold the caller uses.
 ///
 /// `expected`, `lower` and `upper` are those of the first member present
-/// in the order median / MAD (the robust one), EWMA, Page–Hinkley. With no
+/// in the order seasonal (the most specific), median / MAD (the robust
+/// one), EWMA, Page–Hinkley. With no
 /// member at all the score is always 0 and `expected` is NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
@@ -82,6 +88,7 @@ pub struct Ensemble {
     mad: Option<RollingMad>,
     ewma: Option<Ewma>,
     page_hinkley: Option<PageHinkley>,
+    seasonal: Option<Seasonal>,
     n: u64,
     /// Combined (unsuppressed) scores of the last `suppress` points.
     recent: VecDeque<f64>,
@@ -100,6 +107,9 @@ impl Ensemble {
             page_hinkley: cfg
                 .page_hinkley
                 .map(|c| PageHinkley::new(PageHinkleyConfig { direction, ..c })),
+            seasonal: cfg
+                .seasonal
+                .map(|c| Seasonal::new(SeasonalConfig { direction, ..c })),
             n: 0,
             recent: VecDeque::with_capacity(cfg.suppress),
         }
@@ -123,6 +133,7 @@ impl Ensemble {
 impl Model for Ensemble {
     fn observe(&mut self, t: Millis, value: f64) -> Score {
         let members = [
+            self.seasonal.as_mut().map(|m| m.observe(t, value)),
             self.mad.as_mut().map(|m| m.observe(t, value)),
             self.ewma.as_mut().map(|m| m.observe(t, value)),
             self.page_hinkley.as_mut().map(|m| m.observe(t, value)),

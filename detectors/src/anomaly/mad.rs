@@ -75,28 +75,38 @@ impl RollingMad {
 
     /// Median and robust σ of the window (NaN, NaN when empty).
     fn location_scale(&mut self) -> (f64, f64) {
-        if self.buf.is_empty() {
-            return (f64::NAN, f64::NAN);
-        }
-        self.scratch.clear();
-        self.scratch.extend(self.buf.iter().copied());
-        self.scratch.sort_unstable_by(f64::total_cmp);
-        let median = median_of_sorted(&self.scratch);
-        let mut mean_ad = 0.0;
-        for v in &mut self.scratch {
-            *v = (*v - median).abs();
-            mean_ad += *v;
-        }
-        mean_ad /= self.scratch.len() as f64;
-        self.scratch.sort_unstable_by(f64::total_cmp);
-        let mad = median_of_sorted(&self.scratch);
-        let sigma = if mad > 0.0 {
-            MAD_TO_SIGMA * mad
-        } else {
-            MEAN_AD_TO_SIGMA * mean_ad
-        };
-        (median, floor_scale(sigma, median))
+        median_and_sigma(self.buf.iter().copied(), &mut self.scratch)
     }
+}
+
+/// Median and robust σ of `values` (NaN, NaN when empty): 1.4826 · MAD, or,
+/// when the MAD is 0, √(π/2) · the mean absolute deviation from the median,
+/// floored by [`floor_scale`]. `scratch` is working space.
+pub(super) fn median_and_sigma(
+    values: impl Iterator<Item = f64>,
+    scratch: &mut Vec<f64>,
+) -> (f64, f64) {
+    scratch.clear();
+    scratch.extend(values);
+    if scratch.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    scratch.sort_unstable_by(f64::total_cmp);
+    let median = median_of_sorted(scratch);
+    let mut mean_ad = 0.0;
+    for v in scratch.iter_mut() {
+        *v = (*v - median).abs();
+        mean_ad += *v;
+    }
+    mean_ad /= scratch.len() as f64;
+    scratch.sort_unstable_by(f64::total_cmp);
+    let mad = median_of_sorted(scratch);
+    let sigma = if mad > 0.0 {
+        MAD_TO_SIGMA * mad
+    } else {
+        MEAN_AD_TO_SIGMA * mean_ad
+    };
+    (median, floor_scale(sigma, median))
 }
 
 fn median_of_sorted(v: &[f64]) -> f64 {

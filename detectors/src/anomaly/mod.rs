@@ -17,9 +17,25 @@
 //! * [`Ewma`]: exponentially weighted mean and variance control chart.
 //! * [`PageHinkley`]: two-sided CUSUM / Page–Hinkley change-point statistic
 //!   on the signal standardised by a slow EWMA.
-//! * [`Ensemble`]: the maximum of the three, with noise controls
-//!   (direction, minimum absolute deviation, warm-up) and suppression of
-//!   repeated alarms for the same episode.
+//! * [`Seasonal`]: a median and MAD per phase bucket of a period detected
+//!   from the data (autocorrelation of a bounded, downsampled history; a
+//!   day and a week are recognised exactly), so a value normal at noon can
+//!   be alarming at 3 a.m.; without a significant period it falls back to
+//!   a rolling median / MAD.
+//! * [`Ensemble`]: the maximum of the members configured (by default
+//!   median / MAD, EWMA and Page–Hinkley; optionally the seasonal
+//!   baseline), with noise controls (direction, minimum absolute
+//!   deviation, warm-up) and suppression of repeated alarms for the same
+//!   episode.
+//!
+//! The forecasting detector ("disk full in 3 h") is a lifecycle detector,
+//! not a score: see [`crate::forecast`]. Its
+//! [`score`](crate::forecast::Forecast::score) is a [`Score`] too.
+//!
+//! Saving and restoring: serialise a model with serde and deserialise it
+//! later; it continues exactly where it stopped (the save/restore tests
+//! check bit-identical answers through `serde_json`, whose
+//! `float_roundtrip` feature is needed for exact floats).
 //!
 //! Statistics are mapped to scores by [`statistic_to_score`], a monotone
 //! log-logistic curve that is 0 at 0, ½ at the detector's `z_half`, and
@@ -29,11 +45,13 @@ mod ensemble;
 mod ewma;
 mod mad;
 mod page_hinkley;
+mod seasonal;
 
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use ewma::{Ewma, EwmaConfig};
 pub use mad::{RollingMad, RollingMadConfig};
 pub use page_hinkley::{PageHinkley, PageHinkleyConfig};
+pub use seasonal::{DAY_MS, Seasonal, SeasonalConfig, WEEK_MS};
 
 use serde::{Deserialize, Serialize};
 
