@@ -167,6 +167,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down");
+    let (saved, wait) = oneshot::channel();
+    if cmd_tx.send(engine::Command::SaveState(saved)).await.is_ok() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), wait).await;
+    }
     for s in running.sources.drain(..) {
         s.abort();
     }

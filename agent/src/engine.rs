@@ -10,7 +10,7 @@ use std::sync::Arc;
 use medic_detectors::State;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::detectors::{Bound, Change, DetectorConfig};
+use crate::detectors::{Bound, Change, DetectorConfig, DetectorKind};
 use crate::incidents::{fingerprint, labels_text};
 use crate::runbooks::Runbook;
 use crate::runbooks::runner::Runner;
@@ -33,6 +33,35 @@ pub enum Command {
     },
     /// An alert from outside (an Alertmanager webhook) firing or resolved.
     External(ExternalAlert),
+    /// Save learnt model states now (before shutdown); answered when done.
+    SaveState(oneshot::Sender<()>),
+}
+
+/// Load the learnt states saved for this detector and configuration.
+fn restore(mut b: Bound, store: &dyn Store) -> Bound {
+    if let DetectorKind::Anomaly { .. } = b.config.kind {
+        let states = store
+            .load_model_states(b.name(), &b.config_fingerprint())
+            .unwrap_or_default();
+        let n = b.restore_model_states(states);
+        if n > 0 {
+            tracing::info!(detector = %b.name(), series = n, "restored learnt model states");
+        }
+    }
+    b
+}
+
+/// The evaluation's evidence with the detector's extra detail merged in.
+fn evidence_json(c: &Change) -> serde_json::Value {
+    let mut v = serde_json::to_value(&c.evaluation.evidence).unwrap_or_default();
+    if let (Some(serde_json::Value::Object(extra)), serde_json::Value::Object(m)) =
+        (&c.detail, &mut v)
+    {
+        for (k, x) in extra {
+            m.entry(k.clone()).or_insert_with(|| x.clone());
+        }
+    }
+    v
 }
 
 /// An incident raised by another system, e.g. a Prometheus alert rule
@@ -88,7 +117,10 @@ impl Engine {
             .map(|i| (i.fingerprint, i.id))
             .collect();
         let e = Engine {
-            detectors: detectors.into_iter().map(Bound::new).collect(),
+            detectors: detectors
+                .into_iter()
+                .map(|c| restore(Bound::new(c), store.as_ref()))
+                .collect(),
             runbooks,
             store,
             metrics,
@@ -111,6 +143,9 @@ impl Engine {
         // The runner and the API also change incident states (recovering,
         // acknowledged); refresh the gauges now and then to include those.
         let mut gauges = tokio::time::interval(std::time::Duration::from_secs(5));
+        // Learnt model states survive a restart (at most this much is relearnt).
+        let mut save = tokio::time::interval(std::time::Duration::from_secs(60));
+        save.tick().await;
         loop {
             tokio::select! {
                 b = batches.recv() => match b {
@@ -119,19 +154,42 @@ impl Engine {
                 },
                 _ = tick.tick() => self.tick(now_millis()),
                 _ = gauges.tick() => self.update_gauges(),
+                _ = save.tick() => self.save_states(),
                 c = commands.recv() => match c {
                     Some(Command::Reload { detectors, runbooks, done }) => {
                         self.reload(detectors, runbooks);
                         let _ = done.send(());
                     }
                     Some(Command::External(a)) => self.external(a),
+                    Some(Command::SaveState(done)) => {
+                        self.save_states();
+                        let _ = done.send(());
+                    }
                     None => return,
                 },
             }
         }
     }
 
+    fn save_states(&self) {
+        for d in &self.detectors {
+            let states = d.model_states();
+            if states.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.store.save_model_states(
+                d.name(),
+                &d.config_fingerprint(),
+                &states,
+                now_millis(),
+            ) {
+                tracing::warn!(detector = %d.name(), error = %e, "cannot save model states");
+            }
+        }
+    }
+
     fn reload(&mut self, detectors: Vec<DetectorConfig>, runbooks: Vec<Arc<Runbook>>) {
+        self.save_states();
         let mut old: HashMap<String, Bound> = self
             .detectors
             .drain(..)
@@ -141,7 +199,7 @@ impl Engine {
             .into_iter()
             .map(|cfg| match old.remove(&cfg.name.value) {
                 Some(b) if b.config == cfg => b,
-                _ => Bound::new(cfg),
+                _ => restore(Bound::new(cfg), self.store.as_ref()),
             })
             .collect();
         self.runbooks = runbooks;
@@ -193,7 +251,7 @@ impl Engine {
                 } else {
                     format!("detector reports ok: {}", e.evidence.reason)
                 };
-                let evidence = serde_json::to_value(&e.evidence).unwrap_or_default();
+                let evidence = evidence_json(&c);
                 self.resolve(&c.detector, &c.labels, fp, e.evidence.at, &cause, evidence);
             }
             _ => {}
@@ -273,7 +331,7 @@ impl Engine {
             severity: det.config.severity.as_str().to_string(),
             summary,
             at: e.evidence.at,
-            evidence: serde_json::to_value(&e.evidence).unwrap_or_default(),
+            evidence: evidence_json(c),
         };
         self.open_incident(d, &e.evidence.reason);
     }

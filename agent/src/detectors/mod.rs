@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use medic_detectors::anomaly::{Direction, Ensemble, EnsembleConfig, Model, Score, SeasonalConfig};
 use medic_detectors::{
     BurnRule, Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, Heartbeat,
     HeartbeatConfig, SloBurn, SloBurnConfig, State, Threshold, ThresholdConfig,
@@ -131,6 +132,38 @@ pub enum DetectorKind {
         #[serde(default = "default_min_events")]
         min_events: f64,
     },
+    /// Statistical anomaly on each selected series: the value is far from
+    /// what the series' own history predicts (a robust ensemble of rolling
+    /// median/MAD, EWMA and Page–Hinkley change points; or a seasonal baseline).
+    Anomaly {
+        /// Series selector.
+        series: Spanned<String>,
+        /// Which model: `auto` (all members), or one of them alone.
+        #[serde(default)]
+        model: AnomalyModel,
+        /// Fire when the anomaly score (0..1) is at least this.
+        #[serde(default = "default_anomaly_threshold")]
+        threshold: f64,
+        /// Clear when the score is below this (default: threshold).
+        #[serde(default)]
+        clear: Option<f64>,
+        /// The score must stay high this long (minimum duration).
+        #[serde(default, rename = "for")]
+        hold: Duration,
+        /// Which deviations count: up, down or both.
+        #[serde(default)]
+        direction: AnomalyDirection,
+        /// Deviations smaller than this (in the series' units) never count.
+        #[serde(default)]
+        min_abs_deviation: f64,
+        /// Points per series before it may score (learning).
+        #[serde(default = "default_anomaly_warm_up")]
+        warm_up: usize,
+        /// After a score, the next `suppress` points must score higher to
+        /// count again (one alarm per episode). 0 = off.
+        #[serde(default = "default_anomaly_suppress")]
+        suppress: usize,
+    },
     /// No successful probe (sample value ≠ 0), or no fresh sample, within a timeout.
     Heartbeat {
         /// Series selector, e.g. `probe_success{job="web"}` or `up{job="app"}`.
@@ -154,6 +187,94 @@ fn default_min_total() -> f64 {
 }
 fn default_min_events() -> f64 {
     100.0
+}
+fn default_anomaly_threshold() -> f64 {
+    0.9
+}
+fn default_anomaly_warm_up() -> usize {
+    30
+}
+fn default_anomaly_suppress() -> usize {
+    10
+}
+
+/// The model of an `anomaly` detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyModel {
+    /// Median/MAD, EWMA and Page–Hinkley combined by their maximum. (The
+    /// seasonal model is opt-in: on short or aperiodic histories it can
+    /// settle on a spurious period with too narrow a band.)
+    #[default]
+    Auto,
+    /// Rolling median / MAD robust z-score.
+    Mad,
+    /// EWMA mean and variance control chart.
+    Ewma,
+    /// Page–Hinkley (CUSUM) change points.
+    PageHinkley,
+    /// Seasonal baseline, the period (daily, weekly, …) found in the data.
+    Seasonal,
+}
+
+/// Which deviations an `anomaly` detector counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnomalyDirection {
+    /// Only values above the expected one.
+    Up,
+    /// Only values below.
+    Down,
+    /// Both.
+    #[default]
+    Both,
+}
+
+impl AnomalyModel {
+    fn ensemble(
+        self,
+        direction: AnomalyDirection,
+        min_abs_deviation: f64,
+        warm_up: usize,
+        suppress: usize,
+    ) -> EnsembleConfig {
+        let all = EnsembleConfig::default();
+        let only = |c: EnsembleConfig| EnsembleConfig {
+            mad: None,
+            ewma: None,
+            page_hinkley: None,
+            seasonal: None,
+            ..c
+        };
+        let mut c = match self {
+            AnomalyModel::Auto => all,
+            AnomalyModel::Mad => EnsembleConfig {
+                mad: all.mad,
+                ..only(all)
+            },
+            AnomalyModel::Ewma => EnsembleConfig {
+                ewma: all.ewma,
+                ..only(all)
+            },
+            AnomalyModel::PageHinkley => EnsembleConfig {
+                page_hinkley: all.page_hinkley,
+                ..only(all)
+            },
+            AnomalyModel::Seasonal => EnsembleConfig {
+                seasonal: Some(SeasonalConfig::default()),
+                ..only(all)
+            },
+        };
+        c.direction = match direction {
+            AnomalyDirection::Up => Direction::Up,
+            AnomalyDirection::Down => Direction::Down,
+            AnomalyDirection::Both => Direction::Both,
+        };
+        c.min_abs_deviation = min_abs_deviation;
+        c.warm_up = warm_up;
+        c.suppress = suppress;
+        c
+    }
 }
 
 /// One rule of an `slo_burn` detector.
@@ -183,9 +304,9 @@ impl DetectorKind {
     /// The selectors this detector reads, with their positions (for validation).
     pub fn selectors(&self) -> Vec<&Spanned<String>> {
         match self {
-            DetectorKind::Threshold { series, .. } | DetectorKind::Heartbeat { series, .. } => {
-                vec![series]
-            }
+            DetectorKind::Threshold { series, .. }
+            | DetectorKind::Heartbeat { series, .. }
+            | DetectorKind::Anomaly { series, .. } => vec![series],
             DetectorKind::ErrorRate { errors, total, .. } => vec![errors, total],
             DetectorKind::SloBurn {
                 errors,
@@ -201,6 +322,7 @@ impl DetectorKind {
             DetectorKind::Threshold { .. } => "threshold",
             DetectorKind::ErrorRate { .. } => "error_rate",
             DetectorKind::SloBurn { .. } => "slo_burn",
+            DetectorKind::Anomaly { .. } => "anomaly",
             DetectorKind::Heartbeat { .. } => "heartbeat",
         }
     }
@@ -215,6 +337,8 @@ pub struct Change {
     pub labels: Labels,
     /// The evaluation that changed state (or first observed it).
     pub evaluation: Evaluation,
+    /// More evidence for the timeline (anomaly: expected band and score).
+    pub detail: Option<serde_json::Value>,
 }
 
 enum Machines {
@@ -241,6 +365,15 @@ enum Machines {
         cfg: HeartbeatConfig,
         any_sample: bool,
         by_series: HashMap<Labels, Heartbeat>,
+    },
+    Anomaly {
+        selector: Selector,
+        model: AnomalyModel,
+        ensemble: EnsembleConfig,
+        cfg: ThresholdConfig,
+        // The model (learnt state, saved and restored) and the lifecycle
+        // over its score.
+        by_series: HashMap<Labels, (Ensemble, Threshold)>,
     },
 }
 
@@ -342,6 +475,30 @@ impl Bound {
                 total_by_group: GroupedCounters::default(),
                 groups: HashMap::new(),
             },
+            DetectorKind::Anomaly {
+                series,
+                model,
+                threshold,
+                clear,
+                hold,
+                direction,
+                min_abs_deviation,
+                warm_up,
+                suppress,
+            } => Machines::Anomaly {
+                selector: parse_sel(series),
+                model: *model,
+                ensemble: model.ensemble(*direction, *min_abs_deviation, *warm_up, *suppress),
+                cfg: ThresholdConfig {
+                    comparison: Comparison::Above,
+                    // "at least": a score equal to the threshold fires.
+                    value: threshold - f64::EPSILON,
+                    hold_ms: hold.millis(),
+                    clear_value: clear.map(|c| c - f64::EPSILON),
+                    clear_hold_ms: 0,
+                },
+                by_series: HashMap::new(),
+            },
             DetectorKind::Heartbeat {
                 series,
                 timeout,
@@ -363,12 +520,44 @@ impl Bound {
         &self.config.name
     }
 
+    /// Fingerprint of the configuration learnt state belongs to.
+    pub fn config_fingerprint(&self) -> String {
+        let text = serde_json::to_string(&self.config.kind).unwrap_or_default();
+        crate::incidents::fingerprint(&text, &Labels::new())
+    }
+
+    /// Learnt model states to save (anomaly detectors; empty otherwise).
+    pub fn model_states(&self) -> Vec<(Labels, String)> {
+        match &self.machines {
+            Machines::Anomaly { by_series, .. } => by_series
+                .iter()
+                .filter_map(|(l, (m, _))| Some((l.clone(), serde_json::to_string(m).ok()?)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Restore saved model states; answers how many were usable.
+    pub fn restore_model_states(&mut self, states: Vec<(Labels, String)>) -> usize {
+        let Machines::Anomaly { by_series, cfg, .. } = &mut self.machines else {
+            return 0;
+        };
+        let mut n = 0;
+        for (l, text) in states {
+            if let Ok(m) = serde_json::from_str::<Ensemble>(&text) {
+                by_series.insert(l, (m, Threshold::new(cfg.clone())));
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Whether this detector reads the series.
     pub fn selects(&self, name: &str, labels: &Labels) -> bool {
         match &self.machines {
-            Machines::Threshold { selector, .. } | Machines::Heartbeat { selector, .. } => {
-                selector.matches(name, labels)
-            }
+            Machines::Threshold { selector, .. }
+            | Machines::Heartbeat { selector, .. }
+            | Machines::Anomaly { selector, .. } => selector.matches(name, labels),
             Machines::ErrorRate { errors, total, .. } => {
                 errors.matches(name, labels) || total.matches(name, labels)
             }
@@ -401,6 +590,7 @@ impl Bound {
                     evaluations += 1;
                     seen.insert(s.labels.clone());
                     out.push(Change {
+                        detail: None,
                         detector: name.clone(),
                         labels: s.labels.clone(),
                         evaluation: e,
@@ -419,6 +609,7 @@ impl Bound {
                             continue;
                         };
                         out.push(Change {
+                            detail: None,
                             detector: name.clone(),
                             evaluation: Evaluation {
                                 state: State::Ok,
@@ -470,9 +661,45 @@ impl Bound {
                     let e = m.observe(at, e_sum, t_sum);
                     evaluations += 1;
                     out.push(Change {
+                        detail: None,
                         detector: name.clone(),
                         labels: g,
                         evaluation: e,
+                    });
+                }
+            }
+            Machines::Anomaly {
+                selector,
+                model,
+                ensemble,
+                cfg,
+                by_series,
+            } => {
+                for s in &batch.samples {
+                    if !selector.matches(&s.name, &s.labels) {
+                        continue;
+                    }
+                    let (m, t) = by_series
+                        .entry(s.labels.clone())
+                        .or_insert_with(|| (Ensemble::new(*ensemble), Threshold::new(cfg.clone())));
+                    let score = m.observe(s.at, s.value);
+                    let mut e = t.observe(s.at, score.score);
+                    evaluations += 1;
+                    e.evidence.observed = s.value;
+                    e.evidence.reason = anomaly_reason(&score, cfg.value + f64::EPSILON);
+                    out.push(Change {
+                        detector: name.clone(),
+                        labels: s.labels.clone(),
+                        evaluation: e,
+                        detail: Some(serde_json::json!({
+                            "model": model,
+                            "score": score.score,
+                            "expected": finite(score.expected),
+                            "lower": finite(score.lower),
+                            "upper": finite(score.upper),
+                            "observed": finite(score.observed),
+                            "warming_up": score.warming_up,
+                        })),
                     });
                 }
             }
@@ -496,6 +723,7 @@ impl Bound {
                     };
                     evaluations += 1;
                     out.push(Change {
+                        detail: None,
                         detector: name.clone(),
                         labels: s.labels.clone(),
                         evaluation: e,
@@ -514,6 +742,7 @@ impl Bound {
                 let e = m.tick(now);
                 if e.changed {
                     out.push(Change {
+                        detail: None,
                         detector: self.config.name.value.clone(),
                         labels: labels.clone(),
                         evaluation: e,
@@ -530,6 +759,7 @@ impl Bound {
             Machines::Threshold { by_series, .. } => by_series.get(labels).map(|(m, _)| m.state()),
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
+            Machines::Anomaly { by_series, .. } => by_series.get(labels).map(|(_, m)| m.state()),
         }
     }
 }
@@ -597,6 +827,34 @@ impl GroupedCounters {
             .get(group)
             .map(|m| m.values().filter(|v| v.is_finite()).sum())
             .unwrap_or(0.0)
+    }
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+fn anomaly_reason(s: &Score, threshold: f64) -> String {
+    if s.warming_up {
+        return format!("learning the series (value {})", trim(s.observed));
+    }
+    format!(
+        "value {}, expected {} [{}, {}]: anomaly score {:.2} (fires at {})",
+        trim(s.observed),
+        trim(s.expected),
+        trim(s.lower),
+        trim(s.upper),
+        s.score,
+        trim(threshold),
+    )
+}
+
+fn trim(v: f64) -> String {
+    if v.is_finite() {
+        let r = (v * 1000.0).round() / 1000.0;
+        format!("{r}")
+    } else {
+        format!("{v}")
     }
 }
 

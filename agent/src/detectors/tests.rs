@@ -157,3 +157,111 @@ windows:
     assert!((12..=16).contains(&first_firing), "{states:?}");
     assert!(states[..12].iter().all(|s| *s == State::Ok));
 }
+
+fn anomaly() -> Bound {
+    Bound::new(cfg(r#"name: latency
+kind: anomaly
+series: latency_seconds
+threshold: 0.9
+warm_up: 20
+"#))
+}
+
+fn feed(d: &mut Bound, from: i64, to: i64) -> Vec<Change> {
+    let mut out = Vec::new();
+    for i in from..to {
+        // Around 0.1 s with a small regular wobble, and a spike at i == 200.
+        let v = if i == 200 {
+            2.0
+        } else {
+            0.1 + 0.01 * ((i % 7) as f64 - 3.0)
+        };
+        let (c, _) = d.observe(&batch(
+            i * 10_000,
+            &[("latency_seconds", &[("job", "web")], v)],
+        ));
+        out.extend(c);
+    }
+    out
+}
+
+#[test]
+fn anomaly_fires_on_a_spike_with_the_expected_band_as_evidence() {
+    let mut d = anomaly();
+    let changes = feed(&mut d, 0, 205);
+    let fired: Vec<&Change> = changes
+        .iter()
+        .filter(|c| c.evaluation.state == State::Firing)
+        .collect();
+    assert_eq!(fired.len(), 1, "only the spike fires");
+    let c = fired[0];
+    assert_eq!(c.evaluation.evidence.at, 2_000_000);
+    assert_eq!(c.evaluation.evidence.observed, 2.0);
+    let detail = c.detail.as_ref().unwrap();
+    let (lo, hi) = (
+        detail["lower"].as_f64().unwrap(),
+        detail["upper"].as_f64().unwrap(),
+    );
+    assert!(lo < 0.1 && 0.1 < hi && hi < 2.0, "{detail}");
+    assert!(detail["score"].as_f64().unwrap() >= 0.9);
+    assert!(
+        c.evaluation.evidence.reason.contains("expected"),
+        "{}",
+        c.evaluation.evidence.reason
+    );
+    // The next normal value resolves it.
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.evaluation.state == State::Resolved)
+    );
+}
+
+#[test]
+fn anomaly_state_survives_a_restart_through_the_store() {
+    let dir = std::env::temp_dir().join(format!("medic-model-states-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = crate::stores::sqlite::SqliteStore::open(&dir.join("m.db")).unwrap();
+    use crate::stores::Store;
+
+    let mut whole = anomaly();
+    let expected = feed(&mut whole, 0, 300);
+
+    let mut first = anomaly();
+    let mut got = feed(&mut first, 0, 150);
+    store
+        .save_model_states(
+            first.name(),
+            &first.config_fingerprint(),
+            &first.model_states(),
+            0,
+        )
+        .unwrap();
+    drop(first);
+    let mut second = anomaly();
+    let states = store
+        .load_model_states(second.name(), &second.config_fingerprint())
+        .unwrap();
+    assert_eq!(second.restore_model_states(states), 1);
+    got.extend(feed(&mut second, 150, 300));
+    let scores = |v: &[Change]| -> Vec<f64> {
+        v.iter()
+            .map(|c| c.detail.as_ref().unwrap()["score"].as_f64().unwrap())
+            .collect()
+    };
+    // Bit-identical scores: nothing relearnt.
+    assert_eq!(scores(&got), scores(&expected));
+
+    // Another configuration does not inherit the state.
+    let other = Bound::new(cfg(
+        "name: latency\nkind: anomaly\nseries: latency_seconds\nmodel: ewma\n",
+    ));
+    assert!(
+        store
+            .load_model_states(other.name(), &other.config_fingerprint())
+            .unwrap()
+            .is_empty()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -256,4 +256,18 @@ pub trait Store: Send + Sync {
     fn journal_for_run(&self, run_id: i64) -> StoreResult<Vec<Action>>;
     /// All actions of an incident, in order.
     fn journal_for_incident(&self, incident_id: i64) -> StoreResult<Vec<Action>>;
+
+    /// Save learnt model states of a detector (per label set, serialised),
+    /// under a fingerprint of its configuration; states saved under another
+    /// configuration are dropped.
+    fn save_model_states(
+        &self,
+        detector: &str,
+        config: &str,
+        states: &[(Labels, String)],
+        at: Millis,
+    ) -> StoreResult<()>;
+    /// The states saved for this detector and configuration.
+    fn load_model_states(&self, detector: &str, config: &str)
+    -> StoreResult<Vec<(Labels, String)>>;
 }

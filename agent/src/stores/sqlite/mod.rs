@@ -77,6 +77,14 @@ CREATE TABLE IF NOT EXISTS actions (
   detail TEXT
 );
 CREATE INDEX IF NOT EXISTS actions_run ON actions(run_id, seq);
+CREATE TABLE IF NOT EXISTS model_states (
+  detector TEXT NOT NULL,
+  config TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  state TEXT NOT NULL,
+  saved_at INTEGER NOT NULL,
+  PRIMARY KEY (detector, labels)
+);
 "#;
 
 const INCIDENT_COLS: &str = "id, fingerprint, detector, labels, severity, state, summary, opened_at, updated_at, resolved_at, acked_by, acked_at, occurrences";
@@ -489,6 +497,56 @@ impl Store for SqliteStore {
             ))?;
             let rows = st.query_map([incident_id], action_row)?;
             rows.collect()
+        })
+    }
+
+    fn save_model_states(
+        &self,
+        detector: &str,
+        config: &str,
+        states: &[(Labels, String)],
+        at: Millis,
+    ) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM model_states WHERE detector = ?1 AND config != ?2",
+                params![detector, config],
+            )?;
+            {
+                let mut st = tx.prepare(
+                    "INSERT INTO model_states (detector, config, labels, state, saved_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(detector, labels) DO UPDATE SET config = ?2, state = ?4, saved_at = ?5",
+                )?;
+                for (labels, state) in states {
+                    let l = serde_json::to_string(labels).unwrap_or_default();
+                    st.execute(params![detector, config, l, state, at])?;
+                }
+            }
+            tx.commit()
+        })
+    }
+
+    fn load_model_states(
+        &self,
+        detector: &str,
+        config: &str,
+    ) -> StoreResult<Vec<(Labels, String)>> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT labels, state FROM model_states WHERE detector = ?1 AND config = ?2",
+            )?;
+            let rows = st.query_map(params![detector, config], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (l, state) = row?;
+                if let Ok(labels) = serde_json::from_str::<Labels>(&l) {
+                    out.push((labels, state));
+                }
+            }
+            Ok(out)
         })
     }
 }
