@@ -320,3 +320,65 @@ scrape_configs:
             .contains(r#"medic_samples_ingested_total{source="am"}"#)
     );
 }
+
+#[test]
+fn dns_srv_discovery_follows_the_records() {
+    if !have("dnsmasq") && !std::path::Path::new("/usr/sbin/dnsmasq").exists() {
+        eprintln!("SKIP: dnsmasq not installed (tests/run.sh installs dnsmasq-base)");
+        return;
+    }
+    let dir = TempDir::new("dns");
+    let (p1, p2) = (free_port(), free_port());
+    let _d1 = demo_service(p1);
+    let _d2 = demo_service(p2);
+    let name = "_demo._tcp.medic.test";
+    let dns = medic_e2e::components::Dnsmasq::start(&dir.0, 0, &[(name, "localhost", p1)]);
+    let m = Medic::start(
+        &dir,
+        &format!(
+            r#"sources:
+  - name: demo
+    kind: scrape
+    interval: 300ms
+    dns_sd:
+      names: [{name}]
+      server: {}
+      refresh: 1s
+"#,
+            dns.addr
+        ),
+        &[],
+    );
+    let instances = || -> Vec<String> {
+        m.get("/api/v1/series?match=up")["series"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter(|s| s["points"][0][1] == 1.0)
+            .map(|s| s["labels"]["instance"].as_str().unwrap().to_string())
+            .collect()
+    };
+    wait_for(LONG, "the SRV target scraped", || {
+        (instances() == vec![format!("localhost:{p1}")]).then_some(())
+    });
+    // The records change: both, then only the second.
+    let port = dns.port();
+    drop(dns);
+    let dns = medic_e2e::components::Dnsmasq::start(
+        &dir.0,
+        port,
+        &[(name, "localhost", p1), (name, "localhost", p2)],
+    );
+    wait_for(LONG, "the second SRV target scraped", || {
+        let i = instances();
+        (i.contains(&format!("localhost:{p2}"))).then_some(())
+    });
+    drop(dns);
+    let _dns = medic_e2e::components::Dnsmasq::start(&dir.0, port, &[(name, "localhost", p2)]);
+    wait_for(LONG, "the first target dropped", || {
+        m.log()
+            .contains(&format!("target removed source=demo target=localhost:{p1}"))
+            .then_some(())
+    });
+}

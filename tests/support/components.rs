@@ -119,3 +119,51 @@ impl Alertmanager {
         Alertmanager { url, _proc: p }
     }
 }
+
+/// dnsmasq serving SRV records on a loopback UDP/TCP port (no system
+/// resolver, no hosts file): `records` are `(name, host, port)`.
+pub struct Dnsmasq {
+    /// `127.0.0.1:port`.
+    pub addr: String,
+    _proc: Proc,
+}
+
+impl Dnsmasq {
+    /// Start on `port` (pass 0 for a free one).
+    pub fn start(dir: &Path, port: u16, records: &[(&str, &str, u16)]) -> Dnsmasq {
+        let port = if port == 0 { free_port() } else { port };
+        let bin = if have("dnsmasq") {
+            "dnsmasq".to_string()
+        } else {
+            "/usr/sbin/dnsmasq".to_string()
+        };
+        let mut cmd = Command::new(bin);
+        cmd.args([
+            "--keep-in-foreground",
+            "--no-resolv",
+            "--no-hosts",
+            "--conf-file=/dev/null",
+            "--bind-interfaces",
+            "--listen-address=127.0.0.1",
+            "--user=root",
+            "--pid-file=",
+            "--log-queries",
+            "--log-facility=-",
+        ])
+        .arg(format!("--port={port}"));
+        for (name, host, p) in records {
+            cmd.arg(format!("--srv-host={name},{host},{p}"));
+        }
+        let p = start_logged(dir, &format!("dnsmasq-{port}"), &mut cmd);
+        let addr = format!("127.0.0.1:{port}");
+        wait_for(Duration::from_secs(10), "dnsmasq listening", || {
+            std::net::TcpStream::connect(&addr).ok()
+        });
+        Dnsmasq { addr, _proc: p }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.rsplit(':').next().unwrap().parse().unwrap()
+    }
+}

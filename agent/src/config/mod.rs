@@ -387,9 +387,15 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
             ));
         }
         let (targets, files) = match &s.kind {
-            SourceKind::Scrape(k) => (k.targets.len(), k.file_sd.len()),
+            SourceKind::Scrape(k) => (
+                k.targets.len(),
+                k.file_sd.len() + usize::from(k.dns_sd.is_some()),
+            ),
             SourceKind::HttpProbe(k) => (k.targets.len(), k.file_sd.len()),
-            SourceKind::TcpProbe(k) => (k.targets.len(), k.file_sd.len()),
+            SourceKind::TcpProbe(k) => (
+                k.targets.len(),
+                k.file_sd.len() + usize::from(k.dns_sd.is_some()),
+            ),
             SourceKind::ExecProbe(k) => (usize::from(!k.argv.is_empty()), 1),
             SourceKind::Promql(k) => (k.queries.len(), 1),
             SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => (1, 1),

@@ -5,6 +5,7 @@
 //! detection engine.
 
 pub mod alertmanager;
+pub mod dns_sd;
 pub mod probe;
 pub mod promql;
 pub mod push;

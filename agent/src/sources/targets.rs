@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 
+use super::dns_sd::{self, DnsSdConfig};
 use super::{SourceConfig, SourceContext, SourceKind, probe, scrape};
 use crate::series::Labels;
 
@@ -50,6 +51,14 @@ pub fn read_file_sd(path: &Path) -> Result<Vec<Target>, String> {
         .collect())
 }
 
+fn dns_of(cfg: &SourceConfig) -> Option<DnsSdConfig> {
+    match &cfg.kind {
+        SourceKind::Scrape(s) => s.dns_sd.clone(),
+        SourceKind::TcpProbe(p) => p.dns_sd.clone(),
+        _ => None,
+    }
+}
+
 fn static_and_files(cfg: &SourceConfig) -> (Vec<String>, Vec<PathBuf>) {
     match &cfg.kind {
         SourceKind::Scrape(s) => (s.targets.clone(), s.file_sd.clone()),
@@ -82,6 +91,9 @@ pub async fn run_source(cfg: SourceConfig, ctx: SourceContext) {
     let mut running: HashMap<Target, JoinHandle<()>> = HashMap::new();
     let mut seen: BTreeMap<PathBuf, Option<SystemTime>> = BTreeMap::new();
     let mut from_files: Vec<Target> = Vec::new();
+    let dns = dns_of(&cfg).map(|c| (dns_sd::resolver(&c), c));
+    let mut from_dns: Vec<Target> = Vec::new();
+    let mut next_dns = tokio::time::Instant::now();
     let mut first = true;
     loop {
         // Re-read file_sd files only when their modification time changed; a
@@ -111,6 +123,34 @@ pub async fn run_source(cfg: SourceConfig, ctx: SourceContext) {
                 from_files = all;
             }
         }
+        if let Some((r, c)) = &dns
+            && tokio::time::Instant::now() >= next_dns
+        {
+            next_dns = tokio::time::Instant::now() + c.refresh.std();
+            let found = match r {
+                Ok(r) => dns_sd::resolve(r, c).await,
+                Err(e) => Err(e.clone()),
+            };
+            match found {
+                Ok(list) => {
+                    let list: Vec<Target> = list
+                        .into_iter()
+                        .map(|address| Target {
+                            address,
+                            labels: Labels::new(),
+                        })
+                        .collect();
+                    if list != from_dns {
+                        from_dns = list;
+                        changed = true;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(source = %cfg.name, error = %e, "DNS discovery failed; keeping the previous targets");
+                    ctx.metrics.source_error(&cfg.name, "dns_sd");
+                }
+            }
+        }
         if changed {
             let mut wanted: Vec<Target> = statics
                 .iter()
@@ -120,6 +160,7 @@ pub async fn run_source(cfg: SourceConfig, ctx: SourceContext) {
                 })
                 .collect();
             wanted.extend(from_files.iter().cloned());
+            wanted.extend(from_dns.iter().cloned());
             wanted.sort();
             wanted.dedup();
             running.retain(|t, h| {
@@ -141,11 +182,14 @@ pub async fn run_source(cfg: SourceConfig, ctx: SourceContext) {
             }
             first = false;
         }
-        if files.is_empty() {
+        let files_due = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+        match (files.is_empty(), dns.is_some()) {
             // Static list: nothing to watch; park until aborted.
-            std::future::pending::<()>().await;
+            (true, false) => std::future::pending::<()>().await,
+            (true, true) => tokio::time::sleep_until(next_dns).await,
+            (false, false) => tokio::time::sleep_until(files_due).await,
+            (false, true) => tokio::time::sleep_until(files_due.min(next_dns)).await,
         }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
 }
 

@@ -38,6 +38,9 @@ pub struct TcpProbeConfig {
     /// `file_sd` files with more targets.
     #[serde(default)]
     pub file_sd: Vec<PathBuf>,
+    /// Targets from DNS (SRV, A or AAAA records), re-resolved on an interval.
+    #[serde(default)]
+    pub dns_sd: Option<crate::sources::dns_sd::DnsSdConfig>,
 }
 
 /// Settings of a `kind: exec_probe` source. The target is the source name.

@@ -27,6 +27,9 @@ pub struct ScrapeConfig {
     /// Prometheus `file_sd` files (JSON or YAML) with more targets; re-read when they change.
     #[serde(default)]
     pub file_sd: Vec<PathBuf>,
+    /// Targets from DNS (SRV, A or AAAA records), re-resolved on an interval.
+    #[serde(default)]
+    pub dns_sd: Option<crate::sources::dns_sd::DnsSdConfig>,
     /// Path of the metrics endpoint.
     #[serde(default = "default_path")]
     pub path: String,
