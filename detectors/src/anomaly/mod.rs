@@ -41,15 +41,19 @@
 //! log-logistic curve that is 0 at 0, ½ at the detector's `z_half`, and
 //! approaches 1 without saturating early (so large deviations stay ordered).
 
+mod cluster;
 mod ensemble;
 mod ewma;
 mod mad;
+mod multivariate;
 mod page_hinkley;
 mod seasonal;
 
+pub use cluster::{Cluster, ClusterConfig};
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use ewma::{Ewma, EwmaConfig};
 pub use mad::{RollingMad, RollingMadConfig};
+pub use multivariate::{MultiScore, Multivariate, MultivariateConfig};
 pub use page_hinkley::{PageHinkley, PageHinkleyConfig};
 pub use seasonal::{DAY_MS, Seasonal, SeasonalConfig, WEEK_MS};
 
@@ -148,6 +152,38 @@ fn ignored(value: f64, expected: f64, lower: f64, upper: f64, warming_up: bool) 
         observed: value,
         warming_up,
     }
+}
+
+/// Which points the learned models ([`Cluster`], [`Multivariate`]) may
+/// train on: those that scored below a bound. So that a lasting change (a
+/// new normal) is not excluded forever, after `adapt_after` rejections in a
+/// row every point is admitted again until one scores below the bound.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NormalGate {
+    rejected_run: u64,
+}
+
+impl NormalGate {
+    /// Whether a point with `score` joins the training data.
+    pub(crate) fn admit(&mut self, score: f64, bound: f64, adapt_after: u64) -> bool {
+        if score < bound {
+            self.rejected_run = 0;
+            return true;
+        }
+        self.rejected_run = self.rejected_run.saturating_add(1);
+        self.rejected_run > adapt_after
+    }
+}
+
+/// The `q`-quantile (`0 ≤ q ≤ 1`) of `values`, sorted in place: the
+/// element at rank `⌈q·n⌉ − 1` (NaN when empty).
+pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * values.len() as f64).ceil() as usize;
+    values[rank.saturating_sub(1).min(values.len() - 1)]
 }
 
 #[cfg(test)]
