@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::mad::median_and_sigma;
 use super::{
-    Direction, Model, NormalGate, Score, floor_scale, ignored, quantile, statistic_to_score,
+    Direction, Model, NormalGate, Score, bounded, fit_guarded, floor_scale, ignored, quantile,
+    statistic_to_score,
 };
 use crate::Millis;
 
@@ -229,12 +230,14 @@ fn k_means(rows: &[[f64; FEATURES]], clusters: usize) -> Vec<f64> {
     let fitted = Array2::from_shape_vec((rows.len(), FEATURES), flat)
         .ok()
         .and_then(|data| {
-            KMeans::params(clusters.min(rows.len()))
-                .n_runs(2)
-                .max_n_iterations(100)
-                .tolerance(1e-6)
-                .fit(&DatasetBase::from(data))
-                .ok()
+            fit_guarded(|| {
+                KMeans::params(clusters.min(rows.len()))
+                    .n_runs(2)
+                    .max_n_iterations(100)
+                    .tolerance(1e-6)
+                    .fit(&DatasetBase::from(data))
+                    .ok()
+            })
         })
         .map(|m| m.centroids().iter().copied().collect::<Vec<f64>>())
         .filter(|c| !c.is_empty() && c.iter().all(|v| v.is_finite()));
@@ -262,6 +265,7 @@ impl Fitted {
             var.sqrt() / self.noise_scale,
             (w[m - 1] - previous) / self.noise_scale,
         ]
+        .map(bounded)
     }
 
     /// The index of the centroid nearest to `row` and its distance.

@@ -175,6 +175,24 @@ impl NormalGate {
     }
 }
 
+/// A standardised value safe to fit on: NaN (e.g. ∞ / ∞) is 0 and the
+/// rest is clamped to ±10⁶, so sums of squares stay finite; the learned
+/// models' fits (linfa) panic on non-finite data.
+pub(crate) fn bounded(z: f64) -> f64 {
+    if z.is_nan() { 0.0 } else { z.clamp(-1e6, 1e6) }
+}
+
+/// Runs a linfa fit, turning a panic into `None`. linfa's eigensolver
+/// (LOBPCG) can panic on degenerate data (for example "NaN values in
+/// array" on a nearly rank-deficient reservoir); a detector then keeps its
+/// previous fit rather than taking the caller down. The panic message still
+/// reaches the process's panic hook.
+pub(crate) fn fit_guarded<T>(fit: impl FnOnce() -> Option<T>) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(fit))
+        .ok()
+        .flatten()
+}
+
 /// The `q`-quantile (`0 ≤ q ≤ 1`) of `values`, sorted in place: the
 /// element at rank `⌈q·n⌉ − 1` (NaN when empty).
 pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {

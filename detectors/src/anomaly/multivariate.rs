@@ -10,7 +10,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use super::mad::median_and_sigma;
-use super::{NormalGate, quantile, statistic_to_score};
+use super::{NormalGate, bounded, fit_guarded, quantile, statistic_to_score};
 use crate::Millis;
 
 /// Parameters of [`Multivariate`].
@@ -260,9 +260,7 @@ impl Multivariate {
             t2_ref: 0.0,
         };
         if k_max > 0 {
-            let pca = Pca::params(k_max)
-                .fit(&DatasetBase::from(data.view()))
-                .ok()?;
+            let pca = fit_guarded(|| Pca::params(k_max).fit(&DatasetBase::from(data.view())).ok())?;
             let mut kept = 0.0;
             for (i, s) in pca.singular_values().iter().enumerate() {
                 if kept >= self.cfg.variance * total {
@@ -303,7 +301,7 @@ impl Fitted {
             .enumerate()
             .map(|(j, &v)| {
                 let v = if v.is_finite() { v } else { self.center[j] };
-                (v - self.center[j]) / self.scale[j] - self.mean[j]
+                bounded((v - self.center[j]) / self.scale[j]) - self.mean[j]
             })
             .collect()
     }
