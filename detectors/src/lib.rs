@@ -23,8 +23,9 @@
 //! The [`anomaly`] module holds statistical anomaly models of a different
 //! shape: `observe(t, value)` answers an [`anomaly::Score`] in `[0, 1]`
 //! with the expected value and band, rather than a lifecycle state:
-//! [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`] and their
-//! [`Ensemble`].
+//! [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`],
+//! [`anomaly::Cluster`] and their [`Ensemble`], and the multivariate
+//! [`anomaly::Multivariate`].
 //!
 //! The lifecycle detectors share the same lifecycle: `Ok → Pending → Firing → Resolved`,
 //! where `Resolved` is answered exactly once when a firing condition clears,

@@ -22,11 +22,30 @@
 //!   day and a week are recognised exactly), so a value normal at noon can
 //!   be alarming at 3 a.m.; without a significant period it falls back to
 //!   a rolling median / MAD.
+//! * [`Cluster`]: a learned model — k-means (linfa-clustering, fixed
+//!   seed) on four features of sliding windows (level, slope, spread,
+//!   last-value z), refitted periodically on recent windows judged normal;
+//!   the score is the distance to the nearest centroid against the
+//!   training distances' 99th percentile. It catches changes of shape
+//!   (a series that stops oscillating) that stay inside the usual range.
 //! * [`Ensemble`]: the maximum of the members configured (by default
 //!   median / MAD, EWMA and Page–Hinkley; optionally the seasonal
-//!   baseline), with noise controls (direction, minimum absolute
-//!   deviation, warm-up) and suppression of repeated alarms for the same
-//!   episode.
+//!   baseline and window clustering), with noise controls (direction,
+//!   minimum absolute deviation, warm-up) and suppression of repeated
+//!   alarms for the same episode.
+//!
+//! [`Multivariate`] is not a [`Model`]: it judges a vector of metrics of
+//! one service per time (`observe(t, &[f64]) -> MultiScore`). Each metric
+//! is robustly standardised, PCA (linfa-reduction, fixed seed) is fitted on
+//! a bounded reservoir of recent normal rows and refitted periodically, and
+//! the score combines the squared prediction error (distance from the
+//! principal subspace: a broken correlation) and Hotelling's T² (too far
+//! within it), with each metric's share of it (which metric is at fault).
+//!
+//! The learned models keep their fitted parameters as plain numbers in
+//! their state, so a restored model answers bit for bit as the original.
+//! A fit on degenerate data that makes linfa panic is caught and the
+//! previous fit kept.
 //!
 //! The forecasting detector ("disk full in 3 h") is a lifecycle detector,
 //! not a score: see [`crate::forecast`]. Its
