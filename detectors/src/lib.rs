@@ -5,8 +5,11 @@
 //! [`Evaluation`]: the detector's [`State`], whether that state `changed`
 //! since the previous answer, and the [`Evidence`] that justifies it.
 //!
-//! The crate does no I/O, spawns nothing and never reads a clock: time is
-//! always injected, so every detector is reproducible in tests.
+//! The crate does no I/O, spawns no threads of its own and never reads a
+//! clock: time is always injected, so every detector is reproducible in
+//! tests. (One exception to "spawns nothing": the k-means fit of
+//! [`anomaly::Cluster`] comes from linfa, whose assignment step runs on
+//! rayon's global thread pool; its results do not depend on the threads.)
 //!
 //! * [`Threshold`]: a sampled value above/below a bound for a hold duration,
 //!   with optional hysteresis on the way back.

@@ -25,7 +25,7 @@ pub const NAMES: [&str; 4] = ["pca", "ensemble_max", "cluster_max", "zscore_max"
 /// Runs detector `name` over `e`.
 pub fn run(name: &str, e: &Entity) -> Run {
     match name {
-        "pca" => pca(e),
+        "pca" => pca(e, pca_config()),
         "ensemble_max" => per_metric(e, || Box::new(Ensemble::new(EnsembleConfig::default()))),
         "cluster_max" => per_metric(e, || Box::new(Cluster::new(ClusterConfig::default()))),
         "zscore_max" => zscore(e),
@@ -52,12 +52,18 @@ pub fn describe(name: &str) -> &'static str {
     }
 }
 
-fn pca(e: &Entity) -> Run {
-    let mut m = Multivariate::new(MultivariateConfig {
+/// The multivariate model's settings on ASD.
+pub fn pca_config() -> MultivariateConfig {
+    MultivariateConfig {
         reservoir: 1024,
         min_scale: 0.01,
         ..MultivariateConfig::default()
-    });
+    }
+}
+
+/// Runs the multivariate model with `cfg` over `e`.
+pub fn pca(e: &Entity, cfg: MultivariateConfig) -> Run {
+    let mut m = Multivariate::new(cfg);
     for (i, r) in e.train.iter().enumerate() {
         m.observe(i as Millis * STEP_MS, r);
     }

@@ -51,11 +51,20 @@ enum Command {
         #[arg(long, default_value = DEFAULT_OUT)]
         out: PathBuf,
     },
+    /// Try PCA settings on the tuning entities (omi-1…6) only; print their
+    /// best pooled F1. The held-out entities are not read.
+    Sweep {
+        #[arg(long, env = "ASD_DIR", default_value = DEFAULT_DATA)]
+        data: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
-    let Command::Report { data, out } = Cli::parse().command;
-    match report(&data, &out) {
+    let result = match Cli::parse().command {
+        Command::Report { data, out } => report(&data, &out),
+        Command::Sweep { data } => sweep(&data),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("asd: {e}");
@@ -147,6 +156,87 @@ fn interpretation(entities: &[Entity], runs: &[Run]) -> Option<(usize, f64, f64,
     (n > 0).then(|| (n, hit / n as f64, top1 / n as f64, random / n as f64))
 }
 
+fn sweep(dir: &std::path::Path) -> Result<(), String> {
+    use medic_detectors::anomaly::MultivariateConfig as C;
+    let entities: Vec<Entity> = TUNE.map(|n| data::load(dir, n)).collect::<Result<_, _>>()?;
+    let base = detectors::pca_config();
+    let variants: [(&str, C); 8] = [
+        ("pca (as reported)", base),
+        (
+            "normal_below 0.1",
+            C {
+                normal_below: 0.1,
+                ..base
+            },
+        ),
+        (
+            "normal_below 0.2",
+            C {
+                normal_below: 0.2,
+                ..base
+            },
+        ),
+        (
+            "frozen after train",
+            C {
+                refit_every: 1_000_000,
+                reservoir: 8640,
+                ..base
+            },
+        ),
+        (
+            "reservoir 4096",
+            C {
+                reservoir: 4096,
+                ..base
+            },
+        ),
+        (
+            "quantile 0.999",
+            C {
+                quantile: 0.999,
+                ..base
+            },
+        ),
+        (
+            "variance 0.95",
+            C {
+                variance: 0.95,
+                ..base
+            },
+        ),
+        (
+            "3 components",
+            C {
+                max_components: 3,
+                variance: 1.0,
+                ..base
+            },
+        ),
+    ];
+    let print = |name: &str, runs: &[Run]| {
+        let e = choose_and_evaluate(&entities, runs, |_| true, |_| true);
+        println!(
+            "{name:<20} th {:.4} F1 {:.3} F1-PA {:.3} early {}/{}",
+            e.threshold,
+            e.raw.f1(),
+            e.adjusted.f1(),
+            e.early.0,
+            e.early.1
+        );
+    };
+    let runs: Vec<Run> = entities
+        .iter()
+        .map(|e| detectors::run("zscore_max", e))
+        .collect();
+    print("zscore_max", &runs);
+    for (name, cfg) in variants {
+        let runs: Vec<Run> = entities.iter().map(|e| detectors::pca(e, cfg)).collect();
+        print(name, &runs);
+    }
+    Ok(())
+}
+
 fn row(out: &mut String, name: &str, e: &Eval, seconds: f64) {
     let _ = writeln!(
         out,
@@ -178,6 +268,7 @@ fn report(dir: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     }
     let header = "| detector | threshold | F1 (no PA) | F1 (PA) | segments found in first 5 rows | TP / FP / FN rows | run time (12 entities) |\n|---|---:|---:|---:|---:|---:|---:|\n";
     let mut held_out = String::from(header);
+    let mut tuning = String::from(header);
     let mut optimistic = String::from(header);
     for (name, runs, seconds) in &results {
         let e = choose_and_evaluate(
@@ -187,6 +278,13 @@ fn report(dir: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
             |i| !TUNE.contains(&i),
         );
         row(&mut held_out, name, &e, *seconds);
+        let e = choose_and_evaluate(
+            &entities,
+            runs,
+            |i| TUNE.contains(&i),
+            |i| TUNE.contains(&i),
+        );
+        row(&mut tuning, name, &e, *seconds);
         let e = choose_and_evaluate(&entities, runs, |_| true, |_| true);
         row(&mut optimistic, name, &e, *seconds);
     }
@@ -215,14 +313,37 @@ fn report(dir: &std::path::Path, out: &std::path::Path) -> Result<(), String> {
     );
     let _ = writeln!(
         md,
+        "The same thresholds on the tuning entities omi-1…6 themselves (where they were \
+         chosen), to show how much the ranking of detectors changes between the two halves:\n\n\
+         {tuning}"
+    );
+    let _ = writeln!(
+        md,
         "## Optimistic: threshold chosen on the test labels of all 12, scores on all 12\n\n\
          Choosing the threshold on the labels being scored flatters every detector; shown for \
          comparison with papers that report best-F1.\n\n{optimistic}"
+    );
+    let _ = writeln!(
+        md,
+        "Reading the tables: no detector wins on both halves. On omi-1…6 the PCA and \
+         clustering detectors beat the z-score baseline on row F1; on the held-out omi-7…12 \
+         the baseline is best. The per-metric models (ensemble, clustering) flag most \
+         segments within 5 rows, but with many false-positive rows, which is why their \
+         point-adjusted F1 stays low.\n"
     );
     let _ = writeln!(md, "## Detectors\n");
     for name in detectors::NAMES {
         let _ = writeln!(md, "* `{name}`: {}", detectors::describe(name));
     }
+    let _ = writeln!(
+        md,
+        "\nThe PCA settings were set before any run, then checked with \
+         `cargo run --release -p medic-asd -- sweep`, which reads omi-1…6 only (reservoir \
+         size, the bound for learning a row, a model frozen after the train rows, the \
+         reference quantile, the variance kept, 3 components): the pooled F1 on omi-1…6 \
+         ranged from about 0.15 to 0.20 and none was clearly better, so they were kept. The \
+         univariate models use the library defaults."
+    );
     if let Some((_, runs, _)) = results.iter().find(|r| r.0 == "pca")
         && let Some((n, hit, top1, random)) = interpretation(&entities, runs)
     {

@@ -232,9 +232,9 @@ fn k_means(rows: &[[f64; FEATURES]], clusters: usize) -> Vec<f64> {
         .and_then(|data| {
             fit_guarded(|| {
                 KMeans::params(clusters.min(rows.len()))
-                    .n_runs(2)
-                    .max_n_iterations(100)
-                    .tolerance(1e-6)
+                    .n_runs(1)
+                    .max_n_iterations(50)
+                    .tolerance(1e-3)
                     .fit(&DatasetBase::from(data))
                     .ok()
             })

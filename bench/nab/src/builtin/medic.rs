@@ -51,8 +51,8 @@ impl DetectorFactory for ModelFactory {
 ///   56.87 (standard / low FP / low FN) against 49.38 / 36.42 / 55.60
 ///   without it: better on low FN only.
 /// * No window clustering member: adding it (`medic_ensemble_cluster`,
-///   library defaults) scored 37.09 / 11.75 / 48.91 against 49.38 / 36.42
-///   / 55.60 without it; alone (`medic_cluster`) 37.14 / 11.75 / 48.98.
+///   library defaults) scored 39.81 / 13.70 / 51.03 against 49.38 / 36.42
+///   / 55.60 without it; alone (`medic_cluster`) 40.04 / 14.15 / 51.14.
 /// * `suppress` 300 rows: an episode is reported once, by its first and
 ///   highest score; NAB's windows are about a tenth of a file (a few
 ///   hundred rows), so the suppression is of that order.
