@@ -113,6 +113,32 @@ fn ensemble_round_trips() {
             ..EnsembleConfig::default()
         }),
     );
+    round_trip(
+        "ensemble with clustering",
+        Ensemble::new(EnsembleConfig {
+            cluster: Some(ClusterConfig::default()),
+            suppress: 20,
+            ..EnsembleConfig::default()
+        }),
+    );
+}
+
+/// State saved before the clustering member existed (no `cluster` key)
+/// still loads, and continues like an ensemble without that member.
+#[test]
+fn ensemble_state_without_cluster_key_loads() {
+    let mut m = Ensemble::new(EnsembleConfig::default());
+    for &(t, v) in &series()[..100] {
+        m.observe(t, v);
+    }
+    let mut json: serde_json::Value = serde_json::to_value(&m).unwrap();
+    let state = json.as_object_mut().unwrap();
+    assert!(state.remove("cluster").is_some());
+    state["cfg"].as_object_mut().unwrap().remove("cluster");
+    let mut old: Ensemble = serde_json::from_value(json).unwrap();
+    for &(t, v) in &series()[100..] {
+        assert_eq!(bits(&old.observe(t, v)), bits(&m.observe(t, v)));
+    }
 }
 
 #[test]
