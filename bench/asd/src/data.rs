@@ -54,7 +54,9 @@ pub fn load(dir: &Path, n: usize) -> Result<Entity, String> {
     })
 }
 
-/// `start-end:m,m,…` with 1-based rows and metrics.
+/// `start-end:m,m,…`: 0-based test rows, both ends included (75 of the 77
+/// lines match the `label` column exactly so, none as 1-based rows), and
+/// 1-based metrics.
 fn parse_fault(line: &str) -> Option<Fault> {
     let (rows, metrics) = line.trim().split_once(':')?;
     let (start, end) = rows.split_once('-')?;
@@ -63,8 +65,8 @@ fn parse_fault(line: &str) -> Option<Fault> {
         .map(|m| m.trim().parse::<usize>().ok()?.checked_sub(1))
         .collect::<Option<Vec<_>>>()?;
     Some(Fault {
-        start: start.trim().parse::<usize>().ok()?.checked_sub(1)?,
-        end: end.trim().parse::<usize>().ok()?.checked_sub(1)?,
+        start: start.trim().parse().ok()?,
+        end: end.trim().parse().ok()?,
         metrics,
     })
 }
@@ -91,7 +93,7 @@ mod tests {
     #[test]
     fn parses_an_interpretation_line() {
         let f = parse_fault("760-765:4,5,19").unwrap();
-        assert_eq!((f.start, f.end), (759, 764));
+        assert_eq!((f.start, f.end), (760, 765));
         assert_eq!(f.metrics, vec![3, 4, 18]);
         assert!(parse_fault("760:4").is_none());
     }
