@@ -126,6 +126,27 @@ struct Fitted {
 /// Memory: `reservoir × metrics` values plus the components. Cost per row:
 /// O(metrics × components), plus a PCA fit on the reservoir every
 /// `refit_every` rows.
+///
+/// # Example
+///
+/// ```
+/// use medic_detectors::anomaly::{Multivariate, MultivariateConfig};
+///
+/// // Requests and CPU of one service move together; errors are flat.
+/// let row = |i: usize| {
+///     let load = 100.0 + 50.0 * (i as f64 * 0.1).sin() + (i % 7) as f64;
+///     [load, 0.4 * load + (i % 3) as f64, 1.0 + (i % 2) as f64 * 0.1]
+/// };
+/// let mut m = Multivariate::new(MultivariateConfig::default());
+/// for i in 0..600 {
+///     m.observe(i as i64 * 60_000, &row(i));
+/// }
+/// // CPU at its busiest while requests are at their quietest: each value
+/// // is in its usual range, the pair is not.
+/// let s = m.observe(600 * 60_000, &[55.0, 62.0, 1.05]);
+/// assert!(s.score > 0.9);
+/// assert!(s.contributions[2] < 0.1, "errors are not at fault");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Multivariate {
     cfg: MultivariateConfig,
