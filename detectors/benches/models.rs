@@ -22,8 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use medic_detectors::Millis;
 use medic_detectors::anomaly::{
-    DAY_MS, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model,
+    Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig,
+    Seasonal, SeasonalConfig,
 };
 use medic_detectors::forecast::{Forecast, ForecastConfig};
 use serde::Serialize;
@@ -121,6 +122,11 @@ fn models() -> Vec<(&'static str, Box<dyn BenchModel>)> {
             Box::new(Ensemble::new(EnsembleConfig::default())),
         ),
         ("ensemble_seasonal", Box::new(Ensemble::new(with_seasonal))),
+        ("cluster", Box::new(Cluster::new(ClusterConfig::default()))),
+        (
+            "multivariate_19",
+            Box::new(Rows19(Multivariate::new(MultivariateConfig::default()))),
+        ),
         (
             "forecast",
             Box::new(Forecast::new(ForecastConfig::default())),
@@ -151,7 +157,30 @@ macro_rules! bench_model {
     )*};
 }
 
-bench_model!(RollingMad, Ewma, PageHinkley, Seasonal, Ensemble);
+bench_model!(RollingMad, Ewma, PageHinkley, Seasonal, Ensemble, Cluster);
+
+/// The multivariate model fed rows of 19 metrics (as in the ASD dataset)
+/// made from each point: the value, shifted copies and noise-free
+/// combinations. ns/point is per row of 19 values.
+#[derive(Clone)]
+struct Rows19(Multivariate);
+
+impl BenchModel for Rows19 {
+    fn feed(&mut self, t: Millis, v: f64) -> f64 {
+        let mut row = [0.0; 19];
+        for (j, r) in row.iter_mut().enumerate() {
+            let j = j as f64;
+            *r = v * (1.0 + 0.1 * j) + j * (v * 0.37 + j).sin();
+        }
+        self.0.observe(t, &row).score
+    }
+    fn boxed_clone(&self) -> Box<dyn BenchModel> {
+        Box::new(self.clone())
+    }
+    fn print_state(&self, name: &str) {
+        print_state(name, &self.0);
+    }
+}
 
 /// The forecasting detector's answer is an Evaluation; its score is the
 /// time-to-breach score.

@@ -5,8 +5,11 @@
 //! [`Evaluation`]: the detector's [`State`], whether that state `changed`
 //! since the previous answer, and the [`Evidence`] that justifies it.
 //!
-//! The crate does no I/O, spawns nothing and never reads a clock: time is
-//! always injected, so every detector is reproducible in tests.
+//! The crate does no I/O, spawns no threads of its own and never reads a
+//! clock: time is always injected, so every detector is reproducible in
+//! tests. (One exception to "spawns nothing": the k-means fit of
+//! [`anomaly::Cluster`] comes from linfa, whose assignment step runs on
+//! rayon's global thread pool; its results do not depend on the threads.)
 //!
 //! * [`Threshold`]: a sampled value above/below a bound for a hold duration,
 //!   with optional hysteresis on the way back.
@@ -23,8 +26,9 @@
 //! The [`anomaly`] module holds statistical anomaly models of a different
 //! shape: `observe(t, value)` answers an [`anomaly::Score`] in `[0, 1]`
 //! with the expected value and band, rather than a lifecycle state:
-//! [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`] and their
-//! [`Ensemble`].
+//! [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`],
+//! [`anomaly::Cluster`] and their [`Ensemble`], and the multivariate
+//! [`anomaly::Multivariate`].
 //!
 //! The lifecycle detectors share the same lifecycle: `Ok → Pending → Firing → Resolved`,
 //! where `Resolved` is answered exactly once when a firing condition clears,

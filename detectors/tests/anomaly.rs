@@ -2,13 +2,14 @@
 //! (the first k answers do not depend on what comes after).
 
 use medic_detectors::anomaly::{
-    Direction, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Direction, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model,
+    Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig,
+    Score, Seasonal, SeasonalConfig,
 };
 use proptest::prelude::*;
 
 fn make(kind: u8, direction: Direction) -> Box<dyn Model> {
-    match kind % 5 {
+    match kind % 6 {
         0 => Box::new(RollingMad::new(RollingMadConfig {
             window: 16,
             min_points: 4,
@@ -38,6 +39,16 @@ fn make(kind: u8, direction: Direction) -> Box<dyn Model> {
             },
             direction,
             ..SeasonalConfig::default()
+        })),
+        5 => Box::new(Cluster::new(ClusterConfig {
+            window: 4,
+            history: 32,
+            clusters: 3,
+            min_train: 8,
+            refit_every: 8,
+            adapt_after: 10,
+            direction,
+            ..ClusterConfig::default()
         })),
         _ => Box::new(Ensemble::new(EnsembleConfig {
             mad: Some(RollingMadConfig {
@@ -93,7 +104,7 @@ fn same(a: &Score, b: &Score) -> bool {
 proptest! {
     #[test]
     fn scores_are_in_unit_interval(
-        kind in 0u8..5,
+        kind in 0u8..6,
         dir in direction(),
         values in prop::collection::vec(value(), 0..200),
     ) {
@@ -105,7 +116,7 @@ proptest! {
 
     #[test]
     fn prefix_gives_the_same_scores(
-        kind in 0u8..5,
+        kind in 0u8..6,
         dir in direction(),
         values in prop::collection::vec(value(), 1..150),
         cut in 0usize..150,
@@ -116,5 +127,46 @@ proptest! {
         for i in 0..k {
             prop_assert!(same(&prefix[i], &all[i]), "row {}: {:?} vs {:?}", i, prefix[i], all[i]);
         }
+    }
+}
+
+/// A small multivariate model that fits early and often.
+fn multivariate() -> Multivariate {
+    Multivariate::new(MultivariateConfig {
+        reservoir: 24,
+        min_train: 6,
+        refit_every: 5,
+        max_components: 2,
+        adapt_after: 8,
+        ..MultivariateConfig::default()
+    })
+}
+
+fn run_rows(m: &mut Multivariate, rows: &[Vec<f64>]) -> Vec<String> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let s = m.observe(i as i64 * 60_000, r);
+            assert!((0.0..=1.0).contains(&s.score), "row {i}: {s:?}");
+            assert!(
+                s.contributions.iter().all(|c| (0.0..=1.0).contains(c)),
+                "row {i}: {s:?}"
+            );
+            // Debug prints floats exactly and NaN equal to itself.
+            format!("{s:?}")
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn multivariate_scores_are_in_unit_interval_and_causal(
+        rows in prop::collection::vec(prop::collection::vec(value(), 3), 1..80),
+        cut in 0usize..80,
+    ) {
+        let k = cut % (rows.len() + 1);
+        let all = run_rows(&mut multivariate(), &rows);
+        let prefix = run_rows(&mut multivariate(), &rows[..k]);
+        prop_assert_eq!(&prefix[..], &all[..k]);
     }
 }

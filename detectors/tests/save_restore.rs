@@ -3,8 +3,9 @@
 //! does not relearn from zero, nor drift.
 
 use medic_detectors::anomaly::{
-    DAY_MS, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, MultiScore,
+    Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig,
+    Score, Seasonal, SeasonalConfig,
 };
 use medic_detectors::forecast::{Forecast, ForecastConfig};
 use medic_detectors::{Evaluation, Millis};
@@ -112,6 +113,32 @@ fn ensemble_round_trips() {
             ..EnsembleConfig::default()
         }),
     );
+    round_trip(
+        "ensemble with clustering",
+        Ensemble::new(EnsembleConfig {
+            cluster: Some(ClusterConfig::default()),
+            suppress: 20,
+            ..EnsembleConfig::default()
+        }),
+    );
+}
+
+/// State saved before the clustering member existed (no `cluster` key)
+/// still loads, and continues like an ensemble without that member.
+#[test]
+fn ensemble_state_without_cluster_key_loads() {
+    let mut m = Ensemble::new(EnsembleConfig::default());
+    for &(t, v) in &series()[..100] {
+        m.observe(t, v);
+    }
+    let mut json: serde_json::Value = serde_json::to_value(&m).unwrap();
+    let state = json.as_object_mut().unwrap();
+    assert!(state.remove("cluster").is_some());
+    state["cfg"].as_object_mut().unwrap().remove("cluster");
+    let mut old: Ensemble = serde_json::from_value(json).unwrap();
+    for &(t, v) in &series()[100..] {
+        assert_eq!(bits(&old.observe(t, v)), bits(&m.observe(t, v)));
+    }
 }
 
 #[test]
@@ -149,6 +176,61 @@ fn forecast_round_trips() {
         assert_eq!(
             restored.score().score.to_bits(),
             whole.score().score.to_bits()
+        );
+    }
+}
+
+#[test]
+fn cluster_round_trips() {
+    let cfg = ClusterConfig {
+        refit_every: 50,
+        ..ClusterConfig::default()
+    };
+    let mut m = Cluster::new(cfg);
+    for &(t, v) in &series()[..200] {
+        m.observe(t, v);
+    }
+    assert!(!m.centroids().is_empty(), "the series exercises the fit");
+    round_trip("cluster", Cluster::new(cfg));
+}
+
+#[test]
+fn multivariate_round_trips() {
+    // Three metrics of one service: the series, a correlated copy, and
+    // the series upside down; NaN gaps included.
+    let rows: Vec<(Millis, Vec<f64>)> = series()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (t, v))| (t, vec![v, 2.0 * v + (i % 5) as f64, 100.0 - v]))
+        .collect();
+    let cfg = MultivariateConfig {
+        reservoir: 200,
+        refit_every: 40,
+        ..MultivariateConfig::default()
+    };
+    let text = |s: &MultiScore| format!("{s:?}");
+    let mut whole = Multivariate::new(cfg);
+    let want: Vec<String> = rows
+        .iter()
+        .map(|(t, r)| text(&whole.observe(*t, r)))
+        .collect();
+    assert!(whole.components() > 0, "the series exercises the fit");
+    for cut in [0, 1, 50, 300, 577, rows.len()] {
+        let mut m = Multivariate::new(cfg);
+        let mut got: Vec<String> = rows[..cut]
+            .iter()
+            .map(|(t, r)| text(&m.observe(*t, r)))
+            .collect();
+        let json = serde_json::to_string(&m).unwrap();
+        let mut restored: Multivariate = serde_json::from_str(&json).unwrap();
+        got.extend(
+            rows[cut..]
+                .iter()
+                .map(|(t, r)| text(&restored.observe(*t, r))),
+        );
+        assert!(
+            got == want,
+            "multivariate: answers differ after a restore at {cut}"
         );
     }
 }

@@ -8,7 +8,7 @@
 //!   that runner and scorer agree with the published numbers. medic's real
 //!   detectors will live in `detectors/`.
 //! * `medic_mad`, `medic_ewma`, `medic_ph`, `medic_seasonal`,
-//!   `medic_ensemble`: medic's
+//!   `medic_cluster`, `medic_ensemble`, `medic_ensemble_cluster`: medic's
 //!   anomaly models from `medic_detectors::anomaly` (see [`medic`]).
 
 use std::collections::VecDeque;
@@ -18,14 +18,16 @@ pub mod medic;
 use crate::runner::{DetectorFactory, Streaming};
 
 /// Names accepted by [`factory`].
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 9] = [
     "null",
     "baseline_gaussian",
     "medic_mad",
     "medic_ewma",
     "medic_ph",
     "medic_seasonal",
+    "medic_cluster",
     "medic_ensemble",
+    "medic_ensemble_cluster",
 ];
 
 /// The built-in detector called `name`.

@@ -280,7 +280,11 @@ fn render(r: &Report, bench: &Benchmark, opts: &ReportOptions) -> String {
          a rolling median / MAD robust z-score (window 256) alone, `medic_seasonal` the \
          seasonal baseline (median / MAD per phase bucket of a period found by \
          autocorrelation, rolling median / MAD fallback; score ½ at z = 10) alone, all with \
-         the same warm-up and suppression.\n"
+         the same warm-up and suppression. `medic_cluster` is the window clustering model \
+         (k-means, k = 8, on level / slope / spread / last-value z of 8-row windows, refitted \
+         every 128 rows on the last 512 rows judged normal; library defaults) alone, and \
+         `medic_ensemble_cluster` is `medic_ensemble` with it as a third member: it lowers \
+         every profile, so the clustering member does not join the NAB ensemble.\n"
     );
 
     let _ = writeln!(md, "## Scorer check\n");

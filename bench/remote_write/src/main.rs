@@ -52,7 +52,10 @@ fn args() -> Args {
             other => panic!("unknown argument {other}"),
         }
     }
-    assert!(!a.url.is_empty() && a.pid > 0, "--url and --pid are required");
+    assert!(
+        !a.url.is_empty() && a.pid > 0,
+        "--url and --pid are required"
+    );
     a
 }
 
@@ -87,7 +90,10 @@ fn labels(i: usize) -> Vec<Label> {
     };
     vec![
         l("__name__", format!("bench_metric_{}", i % 50)),
-        l("instance", format!("10.0.{}.{}:9100", (i / 50) / 250, (i / 50) % 250)),
+        l(
+            "instance",
+            format!("10.0.{}.{}:9100", (i / 50) / 250, (i / 50) % 250),
+        ),
         l("job", "bench".into()),
         l("region", ["eu", "us", "ap"][i % 3].into()),
     ]

@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Direction, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig, RollingMad,
-    RollingMadConfig, Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Direction, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
+    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use crate::Millis;
 
@@ -26,6 +26,9 @@ pub struct EnsembleConfig {
     /// The seasonal baseline member (`None`: not used). Its `direction` is
     /// overridden by the ensemble's.
     pub seasonal: Option<SeasonalConfig>,
+    /// The window clustering member (`None`: not used). Its `direction` is
+    /// overridden by the ensemble's.
+    pub cluster: Option<ClusterConfig>,
     /// How member scores are combined.
     pub combine: Combine,
     /// Which deviations count, for every member.
@@ -49,6 +52,7 @@ impl Default for EnsembleConfig {
             ewma: Some(EwmaConfig::default()),
             page_hinkley: Some(PageHinkleyConfig::default()),
             seasonal: None,
+            cluster: None,
             combine: Combine::Max,
             direction: Direction::Both,
             min_abs_deviation: 0.0,
@@ -80,7 +84,7 @@ pub enum Combine {
 ///
 /// `expected`, `lower` and `upper` are those of the first member present
 /// in the order seasonal (the most specific), median / MAD (the robust
-/// one), EWMA, Page–Hinkley. With no
+/// one), EWMA, Page–Hinkley, window clustering ([`Cluster`], optional). With no
 /// member at all the score is always 0 and `expected` is NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
@@ -89,6 +93,8 @@ pub struct Ensemble {
     ewma: Option<Ewma>,
     page_hinkley: Option<PageHinkley>,
     seasonal: Option<Seasonal>,
+    #[serde(default)]
+    cluster: Option<Cluster>,
     n: u64,
     /// Combined (unsuppressed) scores of the last `suppress` points.
     recent: VecDeque<f64>,
@@ -110,6 +116,9 @@ impl Ensemble {
             seasonal: cfg
                 .seasonal
                 .map(|c| Seasonal::new(SeasonalConfig { direction, ..c })),
+            cluster: cfg
+                .cluster
+                .map(|c| Cluster::new(ClusterConfig { direction, ..c })),
             n: 0,
             recent: VecDeque::with_capacity(cfg.suppress),
         }
@@ -137,6 +146,7 @@ impl Model for Ensemble {
             self.mad.as_mut().map(|m| m.observe(t, value)),
             self.ewma.as_mut().map(|m| m.observe(t, value)),
             self.page_hinkley.as_mut().map(|m| m.observe(t, value)),
+            self.cluster.as_mut().map(|m| m.observe(t, value)),
         ];
         let members: Vec<Score> = members.into_iter().flatten().collect();
         let first = members.first().copied().unwrap_or(Score {

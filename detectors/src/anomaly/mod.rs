@@ -22,11 +22,30 @@
 //!   day and a week are recognised exactly), so a value normal at noon can
 //!   be alarming at 3 a.m.; without a significant period it falls back to
 //!   a rolling median / MAD.
+//! * [`Cluster`]: a learned model — k-means (linfa-clustering, fixed
+//!   seed) on four features of sliding windows (level, slope, spread,
+//!   last-value z), refitted periodically on recent windows judged normal;
+//!   the score is the distance to the nearest centroid against the
+//!   training distances' 99th percentile. It catches changes of shape
+//!   (a series that stops oscillating) that stay inside the usual range.
 //! * [`Ensemble`]: the maximum of the members configured (by default
 //!   median / MAD, EWMA and Page–Hinkley; optionally the seasonal
-//!   baseline), with noise controls (direction, minimum absolute
-//!   deviation, warm-up) and suppression of repeated alarms for the same
-//!   episode.
+//!   baseline and window clustering), with noise controls (direction,
+//!   minimum absolute deviation, warm-up) and suppression of repeated
+//!   alarms for the same episode.
+//!
+//! [`Multivariate`] is not a [`Model`]: it judges a vector of metrics of
+//! one service per time (`observe(t, &[f64]) -> MultiScore`). Each metric
+//! is robustly standardised, PCA (linfa-reduction, fixed seed) is fitted on
+//! a bounded reservoir of recent normal rows and refitted periodically, and
+//! the score combines the squared prediction error (distance from the
+//! principal subspace: a broken correlation) and Hotelling's T² (too far
+//! within it), with each metric's share of it (which metric is at fault).
+//!
+//! The learned models keep their fitted parameters as plain numbers in
+//! their state, so a restored model answers bit for bit as the original.
+//! A fit on degenerate data that makes linfa panic is caught and the
+//! previous fit kept.
 //!
 //! The forecasting detector ("disk full in 3 h") is a lifecycle detector,
 //! not a score: see [`crate::forecast`]. Its
@@ -41,15 +60,19 @@
 //! log-logistic curve that is 0 at 0, ½ at the detector's `z_half`, and
 //! approaches 1 without saturating early (so large deviations stay ordered).
 
+mod cluster;
 mod ensemble;
 mod ewma;
 mod mad;
+mod multivariate;
 mod page_hinkley;
 mod seasonal;
 
+pub use cluster::{Cluster, ClusterConfig};
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use ewma::{Ewma, EwmaConfig};
 pub use mad::{RollingMad, RollingMadConfig};
+pub use multivariate::{MultiScore, Multivariate, MultivariateConfig};
 pub use page_hinkley::{PageHinkley, PageHinkleyConfig};
 pub use seasonal::{DAY_MS, Seasonal, SeasonalConfig, WEEK_MS};
 
@@ -148,6 +171,56 @@ fn ignored(value: f64, expected: f64, lower: f64, upper: f64, warming_up: bool) 
         observed: value,
         warming_up,
     }
+}
+
+/// Which points the learned models ([`Cluster`], [`Multivariate`]) may
+/// train on: those that scored below a bound. So that a lasting change (a
+/// new normal) is not excluded forever, after `adapt_after` rejections in a
+/// row every point is admitted again until one scores below the bound.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NormalGate {
+    rejected_run: u64,
+}
+
+impl NormalGate {
+    /// Whether a point with `score` joins the training data.
+    pub(crate) fn admit(&mut self, score: f64, bound: f64, adapt_after: u64) -> bool {
+        if score < bound {
+            self.rejected_run = 0;
+            return true;
+        }
+        self.rejected_run = self.rejected_run.saturating_add(1);
+        self.rejected_run > adapt_after
+    }
+}
+
+/// A standardised value safe to fit on: NaN (e.g. ∞ / ∞) is 0 and the
+/// rest is clamped to ±10⁶, so sums of squares stay finite; the learned
+/// models' fits (linfa) panic on non-finite data.
+pub(crate) fn bounded(z: f64) -> f64 {
+    if z.is_nan() { 0.0 } else { z.clamp(-1e6, 1e6) }
+}
+
+/// Runs a linfa fit, turning a panic into `None`. linfa's eigensolver
+/// (LOBPCG) can panic on degenerate data (for example "NaN values in
+/// array" on a nearly rank-deficient reservoir); a detector then keeps its
+/// previous fit rather than taking the caller down. The panic message still
+/// reaches the process's panic hook.
+pub(crate) fn fit_guarded<T>(fit: impl FnOnce() -> Option<T>) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(fit))
+        .ok()
+        .flatten()
+}
+
+/// The `q`-quantile (`0 ≤ q ≤ 1`) of `values`, sorted in place: the
+/// element at rank `⌈q·n⌉ − 1` (NaN when empty).
+pub(crate) fn quantile(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_unstable_by(f64::total_cmp);
+    let rank = (q.clamp(0.0, 1.0) * values.len() as f64).ceil() as usize;
+    values[rank.saturating_sub(1).min(values.len() - 1)]
 }
 
 #[cfg(test)]

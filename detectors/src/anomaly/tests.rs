@@ -1,6 +1,6 @@
 use super::*;
 
-fn feed<M: Model + ?Sized>(m: &mut M, values: &[f64]) -> Vec<Score> {
+pub(super) fn feed<M: Model + ?Sized>(m: &mut M, values: &[f64]) -> Vec<Score> {
     values
         .iter()
         .enumerate()
