@@ -298,7 +298,12 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
             for f in files {
                 match std::fs::read_to_string(&f) {
                     Ok(t) => match parse_yaml::<Runbook>(&f, &t) {
-                        Ok(r) => runbooks.push((f, r)),
+                        Ok(mut r) => {
+                            let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+                            anchor_plugins(&dir, &mut r.steps);
+                            anchor_plugins(&dir, &mut r.escalate);
+                            runbooks.push((f, r))
+                        }
                         Err(e) => errors.push(e),
                     },
                     Err(e) => errors.push(ConfigError {
@@ -554,8 +559,64 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
     errors
 }
 
+/// A relative plug-in program path with a `/` (`plugins/flag.py`) is
+/// relative to the runbook file, wherever medic was started.
+fn anchor_plugins(dir: &Path, steps: &mut [Step]) {
+    for s in steps {
+        if let ActionConfig::Plugin(p) = &mut s.action
+            && let Some(program) = p.argv.first_mut()
+            && program.contains('/')
+            && Path::new(program.as_str()).is_relative()
+        {
+            *program = dir.join(&*program).display().to_string();
+        }
+        anchor_plugins(dir, &mut s.on_failure);
+    }
+}
+
+fn validate_plugin(p: &crate::executors::plugin::PluginParams) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = p.argv.first() else {
+        return Err("argv must not be empty".into());
+    };
+    if program.contains('/') {
+        let meta = std::fs::metadata(program).map_err(|e| format!("plug-in {program}: {e}"))?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!("plug-in {program} is not an executable file"));
+        }
+    }
+    if let Some(t) = &p.target {
+        crate::executors::template::check(t).map_err(|e| format!("target: {e}"))?;
+    }
+    for (k, v) in &p.env {
+        if let crate::executors::plugin::EnvValue::Marked(m) = v
+            && m.value.is_some() == m.from_env.is_some()
+        {
+            return Err(format!("env {k}: give exactly one of value and from_env"));
+        }
+    }
+    if p.max_output == 0 {
+        return Err("max_output must be at least 1".into());
+    }
+    Ok(())
+}
+
 fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut Vec<ConfigError>) {
     match &s.action {
+        ActionConfig::Restart(p) if p.service.contains("{{") => {
+            if let Err(e) = crate::executors::template::check(&p.service) {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: service: {e}", s.name.value),
+                ));
+            }
+        }
+        ActionConfig::Plugin(p) => {
+            if let Err(e) = validate_plugin(p) {
+                errors.push(err_at(f, &s.name, format!("step {:?}: {e}", s.name.value)));
+            }
+        }
         ActionConfig::Restart(p) => {
             if !c.services.contains_key(&p.service) {
                 let known: Vec<&str> = c.services.keys().map(String::as_str).collect();

@@ -178,3 +178,65 @@ fn shipped_schemas_are_current() {
         );
     }
 }
+
+const PLUGIN_RB: &str = r#"name: degrade
+match:
+  detectors: [web-down]
+steps:
+  - name: restart the failing one
+    kind: restart
+    service: "{{ labels.service }}"
+  - name: switch recommendations off
+    kind: plugin
+    argv: [plugins/flag.sh, --verbose]
+    params: {flag: recommendations, value: false}
+    target: "{{ labels.instance }}"
+    env:
+      REGION: eu
+      TOKEN: {from_env: FLAG_TOKEN, secret: true}
+"#;
+
+fn with_plugin(d: &Dir) {
+    use std::os::unix::fs::PermissionsExt;
+    let plugins = d.0.join("runbooks/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let f = plugins.join("flag.sh");
+    std::fs::write(&f, "#!/bin/sh\necho '{\"ok\": true}'\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn plugin_paths_are_relative_to_the_runbook() {
+    let (d, p) = setup("plugin", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
+    with_plugin(&d);
+    let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let rb = &l.runbooks[0].1;
+    let ActionConfig::Plugin(pp) = &rb.steps[1].action else {
+        panic!("plugin step expected")
+    };
+    assert_eq!(Path::new(&pp.argv[0]), d.0.join("runbooks/plugins/flag.sh"));
+    assert_eq!(pp.argv[1], "--verbose");
+}
+
+#[test]
+fn missing_plugin_and_bad_plugin_settings_are_refused() {
+    let (_d, p) = setup("plugin-missing", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
+    let e = only_error(&p);
+    assert!(e.message.contains("flag.sh"), "{e}");
+    let bad = PLUGIN_RB.replace(
+        "{from_env: FLAG_TOKEN, secret: true}",
+        "{value: x, from_env: FLAG_TOKEN}",
+    );
+    let (d, p) = setup("env-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(
+        e.message.contains("exactly one of value and from_env"),
+        "{e}"
+    );
+    let bad = PLUGIN_RB.replace("{{ labels.service }}", "{{ lables.service }}");
+    let (d, p) = setup("tmpl-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(e.message.contains("lables.service"), "{e}");
+}

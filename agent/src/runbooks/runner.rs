@@ -354,7 +354,22 @@ impl Runner {
                 }
             }
             let executor = step.action.build(&self.deps);
-            let target_key = format!("{kind}:{}", executor.describe());
+            let key = format!("run-{}/{path}/attempt-{attempt}", run.id);
+            let dry = self.dry_run || rb.dry_run || step.dry_run;
+            let mut ctx = StepContext {
+                incident: match self.read_incident(iid) {
+                    Ok(i) => i,
+                    Err(o) => return o,
+                },
+                runbook: rb.name.value.clone(),
+                step: path.to_string(),
+                step_name: step.name.value.clone(),
+                attempt,
+                idempotency_key: key.clone(),
+                dry_run: dry,
+                timeout: step.timeout.std(),
+            };
+            let target_key = format!("{kind}:{}", executor.target(&ctx));
             let target_lock = self
                 .targets
                 .lock()
@@ -383,11 +398,11 @@ impl Runner {
                 return StepOutcome::Done { verified: true };
             }
             // Rule 1: re-check right before acting.
-            let incident = match self.store.incident(iid) {
-                Ok(Some(i)) => i,
-                Ok(None) => return StepOutcome::Failed(format!("incident {iid} vanished")),
-                Err(e) => return StepOutcome::Failed(format!("store: {e}")),
+            ctx.incident = match self.read_incident(iid) {
+                Ok(i) => i,
+                Err(o) => return o,
             };
+            let incident = ctx.incident.clone();
             if require_open && !incident.is_open() {
                 self.event(
                     iid,
@@ -401,8 +416,6 @@ impl Runner {
                 );
                 return StepOutcome::IncidentResolved;
             }
-            let key = format!("run-{}/{path}/attempt-{attempt}", run.id);
-            let dry = self.dry_run || rb.dry_run || step.dry_run;
             let action = Action {
                 idempotency_key: key.clone(),
                 run_id: run.id,
@@ -423,10 +436,24 @@ impl Runner {
                 return StepOutcome::Failed(format!("not run: {e}"));
             }
             if dry {
-                let msg = format!(
-                    "dry run: would run {kind} step {:?} with {}",
+                let mut msg = format!(
+                    "dry run: would run {kind} step {:?} on {target_key} with {}",
                     step.name.value, action.params
                 );
+                let mut answer = serde_json::Value::Null;
+                // An executor that can answer a dry run says what it would do.
+                if executor.supports_dry_run() {
+                    answer = match tokio::time::timeout(step.timeout.std(), executor.execute(&ctx))
+                        .await
+                    {
+                        Ok(Ok(out)) => {
+                            msg.push_str(&format!("; it answered: {}", out.summary));
+                            out.details
+                        }
+                        Ok(Err(e)) => json!({"error": e}),
+                        Err(_) => json!({"error": format!("timed out after {}", step.timeout)}),
+                    };
+                }
                 let _ = self
                     .store
                     .journal_finish(&key, ActionState::DryRun, now_millis(), &msg);
@@ -436,7 +463,7 @@ impl Runner {
                     "action",
                     &actor,
                     &msg,
-                    json!({"idempotency_key": key, "params": action.params, "dry_run": true}),
+                    json!({"idempotency_key": key, "target": target_key, "params": action.params, "dry_run": true, "answer": answer}),
                 );
                 return StepOutcome::Done { verified: false };
             }
@@ -445,20 +472,12 @@ impl Runner {
                 "action",
                 &actor,
                 &format!(
-                    "running {kind} step {:?} (attempt {attempt}/{})",
+                    "running {kind} step {:?} on {target_key} (attempt {attempt}/{})",
                     step.name.value,
                     step.retry.max_attempts.max(1)
                 ),
-                json!({"idempotency_key": key, "params": action.params}),
+                json!({"idempotency_key": key, "target": target_key, "params": action.params}),
             );
-            let ctx = StepContext {
-                incident: incident.clone(),
-                runbook: rb.name.value.clone(),
-                step: path.to_string(),
-                step_name: step.name.value.clone(),
-                attempt,
-                idempotency_key: key.clone(),
-            };
             let started = Instant::now();
             // Rule 3: the timeout drops the future; executors clean up on drop.
             let result =
@@ -578,6 +597,15 @@ impl Runner {
                 return false;
             }
             tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(100))).await;
+        }
+    }
+
+    /// The incident as stored now.
+    fn read_incident(&self, iid: i64) -> Result<Incident, StepOutcome> {
+        match self.store.incident(iid) {
+            Ok(Some(i)) => Ok(i),
+            Ok(None) => Err(StepOutcome::Failed(format!("incident {iid} vanished"))),
+            Err(e) => Err(StepOutcome::Failed(format!("store: {e}"))),
         }
     }
 
