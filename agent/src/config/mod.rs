@@ -555,8 +555,41 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
         for s in r.steps.iter().chain(r.escalate.iter()) {
             validate_step(f, c, s, 0, &mut errors);
         }
+        if let Err(e) = validate_guards(&r.guards) {
+            errors.push(err_at(f, &r.name, format!("guards: {e}")));
+        }
     }
     errors
+}
+
+fn validate_guards(g: &crate::runbooks::guards::Guards) -> Result<(), String> {
+    if g.rate_limit.as_ref().is_some_and(|r| r.max == 0) {
+        return Err("rate_limit.max must be at least 1".into());
+    }
+    if g.restart_loop.as_ref().is_some_and(|r| r.max_restarts == 0) {
+        return Err("restart_loop.max_restarts must be at least 1".into());
+    }
+    if g.circuit_breaker.as_ref().is_some_and(|c| c.failures == 0) {
+        return Err("circuit_breaker.failures must be at least 1".into());
+    }
+    if let Some(c) = &g.concurrency {
+        if c.max_targets == Some(0) {
+            return Err("concurrency.max_targets must be at least 1".into());
+        }
+        match (c.max_percent, c.group_size) {
+            (Some(p), _) if !(p > 0.0 && p <= 100.0) => {
+                return Err("concurrency.max_percent must be in (0, 100]".into());
+            }
+            (Some(_), None) => {
+                return Err("concurrency.max_percent needs group_size".into());
+            }
+            (None, _) if c.max_targets.is_none() => {
+                return Err("concurrency needs max_targets or max_percent".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A relative plug-in program path with a `/` (`plugins/flag.py`) is

@@ -182,6 +182,11 @@ fn shipped_schemas_are_current() {
 const PLUGIN_RB: &str = r#"name: degrade
 match:
   detectors: [web-down]
+guards:
+  rate_limit: {max: 3, window: 10m}
+  restart_loop: {max_restarts: 3, window: 10m, reset_after: 5m, warmup: 10s}
+  circuit_breaker: {failures: 3, cooldown: 1m}
+  concurrency: {group: web, max_percent: 30, group_size: 10}
 steps:
   - name: restart the failing one
     kind: restart
@@ -206,7 +211,7 @@ fn with_plugin(d: &Dir) {
 }
 
 #[test]
-fn plugin_paths_are_relative_to_the_runbook() {
+fn plugin_paths_are_relative_to_the_runbook_and_guards_load() {
     let (d, p) = setup("plugin", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
     with_plugin(&d);
     let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -216,13 +221,20 @@ fn plugin_paths_are_relative_to_the_runbook() {
     };
     assert_eq!(Path::new(&pp.argv[0]), d.0.join("runbooks/plugins/flag.sh"));
     assert_eq!(pp.argv[1], "--verbose");
+    assert_eq!(rb.guards.concurrency.as_ref().unwrap().limit(), 3);
+    assert_eq!(rb.guards.restart_loop.as_ref().unwrap().kinds, ["restart"]);
 }
 
 #[test]
-fn missing_plugin_and_bad_plugin_settings_are_refused() {
+fn missing_plugin_and_bad_guards_are_refused() {
     let (_d, p) = setup("plugin-missing", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
     let e = only_error(&p);
     assert!(e.message.contains("flag.sh"), "{e}");
+    let bad = PLUGIN_RB.replace("max_percent: 30, group_size: 10", "max_percent: 30");
+    let (d, p) = setup("guards-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(e.message.contains("max_percent needs group_size"), "{e}");
     let bad = PLUGIN_RB.replace(
         "{from_env: FLAG_TOKEN, secret: true}",
         "{value: x, from_env: FLAG_TOKEN}",

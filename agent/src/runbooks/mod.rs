@@ -7,6 +7,7 @@
 //! hold within a time. A step that does not verify runs its `on_failure` steps
 //! and the runbook escalates.
 
+pub mod guards;
 pub mod runner;
 
 use schemars::JsonSchema;
@@ -33,9 +34,14 @@ pub struct Runbook {
     pub matches: RunbookMatch,
     /// Steps, in order.
     pub steps: Vec<Step>,
-    /// Run when recovery did not verify (usually `kind: notify`).
+    /// Run when recovery did not verify or a guard rail held a step back
+    /// (usually `kind: notify`). Guard rails never hold these back.
     #[serde(default)]
     pub escalate: Vec<Step>,
+    /// Guard rails: limits that hold steps back so recovery never makes
+    /// things worse.
+    #[serde(default)]
+    pub guards: guards::Guards,
     /// Record what would run without running it.
     #[serde(default)]
     pub dry_run: bool,
