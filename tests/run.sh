@@ -13,6 +13,7 @@ command -v printenv >/dev/null || need+=(coreutils)
 # Real components the ingest tests run against (../shared/COMPONENTS.md).
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
+command -v haproxy >/dev/null || need+=(haproxy)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

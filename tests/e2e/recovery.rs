@@ -380,3 +380,149 @@ fn dry_runs_record_what_would_run_at_every_level() {
         );
     }
 }
+
+/// GETs `url` every 50 ms until dropped, recording (ms since start, status;
+/// 0 for a connection error).
+struct Traffic {
+    seen: Arc<std::sync::Mutex<Vec<(u128, u16)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Traffic {
+    fn start(url: String) -> Traffic {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let client = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .unwrap();
+            let t0 = std::time::Instant::now();
+            while !st.load(Ordering::SeqCst) {
+                let code = client.get(&url).send().map_or(0, |r| r.status().as_u16());
+                s.lock().unwrap().push((t0.elapsed().as_millis(), code));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Traffic { seen, stop }
+    }
+    fn since(&self, n: usize) -> Vec<u16> {
+        self.seen.lock().unwrap()[n..].iter().map(|x| x.1).collect()
+    }
+    fn len(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+}
+
+impl Drop for Traffic {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn haproxy_failover_drains_a_primary_returning_500s() {
+    let Some(_) = components::Haproxy::program() else {
+        eprintln!("haproxy not installed (tests/run.sh installs it); skipping");
+        return;
+    };
+    let dir = TempDir::new("haproxy");
+    let (p1, p2) = (free_port(), free_port());
+    let _primary = demo_service(p1);
+    let _secondary = demo_service(p2);
+    let lb = components::Haproxy::start(
+        &dir.0,
+        &[
+            format!("server primary 127.0.0.1:{p1}"),
+            format!("server secondary 127.0.0.1:{p2} backup"),
+        ],
+    );
+    let cfg = format!(
+        r#"sources:
+  - name: primary-metrics
+    kind: scrape
+    interval: 300ms
+    targets: [127.0.0.1:{p1}]
+    labels: {{server: primary}}
+detectors:
+  - name: primary-errors
+    kind: error_rate
+    errors: demo_requests_total{{code=~"5.."}}
+    total: demo_requests_total
+    by: [server]
+    window: 3s
+    max_ratio: 0.2
+    clear_ratio: 0.05
+    min_total: 10
+    severity: critical
+"#
+    );
+    let rb = format!(
+        r#"name: fail-over-primary
+match: {{detectors: [primary-errors]}}
+steps:
+  - name: take the primary out
+    kind: haproxy
+    socket: {sock}
+    backend: be
+    server: "{{{{ labels.server }}}}"
+    action: maint
+    confirm_traffic_to: secondary
+    confirm_within: 5s
+    timeout: 10s
+    verify: {{http: "{url}/health", expect_status: [200], within: 5s, interval: 100ms}}
+"#,
+        sock = lb.socket.display(),
+        url = lb.url
+    );
+    let m = Medic::start(&dir, &cfg, &[("rb.yaml", &rb)]);
+    let traffic = Traffic::start(format!("{}/health", lb.url));
+    wait_for(LONG, "traffic through HAProxy", || {
+        (traffic.len() > 5).then_some(())
+    });
+    assert!(
+        traffic.since(0).iter().all(|c| *c == 200),
+        "healthy at first"
+    );
+    let fault_at = std::time::Instant::now();
+    let before_fault = traffic.len();
+    demo_fault(p1, "500");
+    let d = m.wait_incident("primary-errors", LONG, |d| {
+        d["runs"][0]["state"] == "recovered"
+    });
+    let failover = fault_at.elapsed();
+    let text = timeline_text(&d);
+    let action = &d["actions"][0];
+    assert_eq!(action["target"], "haproxy:be/primary", "{text}");
+    assert_eq!(action["state"], "succeeded", "{text}");
+    assert!(text.contains("be/primary set to maint"), "{text}");
+    assert!(text.contains("traffic reaches secondary"), "{text}");
+    assert!(text.contains("verified"), "{text}");
+    // Errors reached clients between the fault and the failover, none after.
+    let n = traffic.len();
+    assert!(
+        traffic.since(before_fault).contains(&500),
+        "the fault was visible"
+    );
+    wait_for(LONG, "twenty more requests", || {
+        (traffic.len() >= n + 20).then_some(())
+    });
+    let after = traffic.since(n);
+    assert!(
+        after.iter().all(|c| *c == 200),
+        "all through the secondary: {after:?}"
+    );
+    // HAProxy's own view before and after, kept with the action.
+    let result = d["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["data"]["result"]["after"].as_object().cloned())
+        .expect("stats kept with the action");
+    assert_eq!(result["primary"]["status"], "MAINT", "{result:?}");
+    eprintln!(
+        "fault → verified failover through HAProxy: {:.2}s",
+        failover.as_secs_f64()
+    );
+}

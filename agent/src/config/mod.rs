@@ -645,6 +645,11 @@ fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut
                 ));
             }
         }
+        ActionConfig::Haproxy(p) => {
+            if let Err(e) = crate::executors::haproxy::Haproxy::validate(p) {
+                errors.push(err_at(f, &s.name, format!("step {:?}: {e}", s.name.value)));
+            }
+        }
         ActionConfig::Plugin(p) => {
             if let Err(e) = validate_plugin(p) {
                 errors.push(err_at(f, &s.name, format!("step {:?}: {e}", s.name.value)));

@@ -5,6 +5,7 @@
 //! commands as environment variables and webhooks as JSON fields.
 
 pub mod command;
+pub mod haproxy;
 pub mod http;
 pub mod notify;
 pub mod plugin;
@@ -98,6 +99,8 @@ pub enum ActionConfig {
     Notify(notify::NotifyParams),
     /// Run an external plug-in executor (JSON on stdin, JSON on stdout).
     Plugin(plugin::PluginParams),
+    /// Drain, weight or shift traffic on HAProxy through its runtime API.
+    Haproxy(haproxy::HaproxyParams),
 }
 
 impl ActionConfig {
@@ -109,6 +112,7 @@ impl ActionConfig {
             ActionConfig::Http(_) => "http",
             ActionConfig::Notify(_) => "notify",
             ActionConfig::Plugin(_) => "plugin",
+            ActionConfig::Haproxy(_) => "haproxy",
         }
     }
 
@@ -122,6 +126,9 @@ impl ActionConfig {
             ActionConfig::Http(p) => Box::new(http::Http::new(p.clone(), deps.http.clone())),
             ActionConfig::Notify(p) => Box::new(notify::Notify::new(p.clone(), deps.http.clone())),
             ActionConfig::Plugin(p) => Box::new(plugin::Plugin::new(p.clone())),
+            ActionConfig::Haproxy(p) => {
+                Box::new(haproxy::Haproxy::new(p.clone(), deps.http.clone()))
+            }
         }
     }
 }

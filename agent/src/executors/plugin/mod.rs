@@ -327,4 +327,4 @@ impl Executor for Plugin {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
