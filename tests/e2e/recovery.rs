@@ -295,6 +295,111 @@ escalate:
     );
 }
 
+#[test]
+fn a_flapping_signal_does_not_cause_a_storm_of_actions() {
+    let dir = TempDir::new("flap");
+    let (metrics, fault) = fault_switch();
+    let hook = TestServer::start(|_| (200, "ok".into()));
+    let rb = format!(
+        r#"name: poke
+match: {{detectors: [fault]}}
+guards:
+  rate_limit: {{max: 2, window: 1m}}
+steps:
+  - name: poke
+    kind: http
+    url: http://127.0.0.1:{}/act
+"#,
+        hook.port
+    );
+    let m = Medic::start(&dir, &fault_config(metrics.port), &[("rb.yaml", &rb)]);
+    for _ in 0..5 {
+        fault.store(true, Ordering::SeqCst);
+        let n = m.incidents().len();
+        wait_for(LONG, "the incident opened", || {
+            (m.incidents().len() > n).then_some(())
+        });
+        fault.store(false, Ordering::SeqCst);
+        wait_for(LONG, "the incident resolved", || {
+            m.incidents()
+                .iter()
+                .all(|i| i["state"] == "resolved")
+                .then_some(())
+        });
+    }
+    let ds = wait_for(LONG, "five runs finished", || {
+        let ds = details(&m);
+        ds.iter()
+            .all(|d| d["runs"][0]["state"] != "running" && d["runs"][0].is_object())
+            .then_some(ds)
+    });
+    assert_eq!(ds.len(), 5);
+    assert_eq!(actions(&ds, "http", "succeeded").len(), 2);
+    let held = actions(&ds, "http", "blocked");
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert!(
+        held[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("guard rate_limit: 2 actions by this runbook")
+    );
+    assert_eq!(
+        hook.requests().len(),
+        2,
+        "two actions in the minute, no more"
+    );
+    assert_eq!(
+        metric(&m, "medic_guard_blocks_total{guard=\"rate_limit\"}"),
+        3.0
+    );
+}
+
+#[test]
+fn circuit_breaker_stops_retrying_a_failing_action() {
+    let dir = TempDir::new("breaker");
+    let (metrics, fault) = fault_switch();
+    let hook = TestServer::start(|_| (200, "ok".into()));
+    let rb = format!(
+        r#"name: keep-failing
+match: {{detectors: [fault]}}
+guards:
+  circuit_breaker: {{failures: 2, cooldown: 1m}}
+steps:
+  - name: fails
+    kind: command
+    argv: [/bin/false]
+    retry: {{max_attempts: 4, backoff: 100ms, jitter: 0}}
+escalate:
+  - name: page
+    kind: notify
+    url: http://127.0.0.1:{}/page
+"#,
+        hook.port
+    );
+    let m = Medic::start(&dir, &fault_config(metrics.port), &[("rb.yaml", &rb)]);
+    fault.store(true, Ordering::SeqCst);
+    let d = m.wait_incident("fault", LONG, |d| d["runs"][0]["state"] == "blocked");
+    let states: Vec<&str> = d["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["step"] == "steps[0]")
+        .map(|a| a["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["failed", "failed", "blocked"],
+        "{}",
+        timeline_text(&d)
+    );
+    assert!(
+        timeline_text(&d).contains("held by guard circuit_breaker: open: 2 consecutive failures")
+    );
+    wait_for(LONG, "escalation", || {
+        (hook.requests().len() == 1).then_some(())
+    });
+}
+
 /// The shipped example plug-in, copied beside the test's runbook.
 fn install_example_plugin(dir: &TempDir) {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
