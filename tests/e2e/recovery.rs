@@ -454,6 +454,72 @@ fn plugin_step_flips_a_feature_flag() {
 }
 
 #[test]
+fn degrade_switches_a_feature_off_and_restores_it_after_recovery() {
+    let dir = TempDir::new("degrade");
+    install_example_plugin(&dir);
+    let (metrics, fault) = fault_switch();
+    let flags = TestServer::start(|_| (200, "{}".into()));
+    let flag_step = |name: &str, value: bool| {
+        format!(
+            r#"  - name: {name}
+    kind: plugin
+    argv: [plugins/feature-flag.py]
+    params: {{url: "http://127.0.0.1:{}/flags", flag: recommendations, value: {value}}}
+"#,
+            flags.port
+        )
+    };
+    let rb = format!(
+        "name: degrade\nmatch: {{detectors: [fault]}}\nsteps:\n{}restore:\n{}",
+        flag_step("switch recommendations off", false),
+        flag_step("switch recommendations on", true)
+    );
+    let mut m = Medic::start(&dir, &fault_config(metrics.port), &[("rb.yaml", &rb)]);
+    fault.store(true, Ordering::SeqCst);
+    let d = m.wait_incident("fault", LONG, |d| {
+        timeline_text(d).contains("waiting for the incident to resolve")
+    });
+    let id = d["incident"]["id"].clone();
+    assert_eq!(flags.requests().len(), 1, "switched off, not yet back on");
+    // A crash while degraded does not lose the restoration.
+    let port = m.port();
+    m.kill9();
+    let m = Medic::restart_in(&dir.0, port);
+    fault.store(false, Ordering::SeqCst);
+    let d = wait_for(LONG, "run to end", || {
+        let d = m.get(&format!("/api/v1/incidents/{id}"));
+        (d["runs"][0]["state"] != "running").then_some(d)
+    });
+    let text = timeline_text(&d);
+    assert_eq!(d["runs"][0]["state"], "completed", "{text}");
+    assert!(text.contains("resumed after restart"), "{text}");
+    assert!(
+        d["runs"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("restored after recovery"),
+        "{text}"
+    );
+    let values: Vec<Value> = flags
+        .requests()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["value"].clone())
+        .collect();
+    assert_eq!(
+        values,
+        [false, true],
+        "off during the incident, on after: {text}"
+    );
+    let steps: Vec<&str> = d["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["steps[0]", "restore[0]"]);
+}
+
+#[test]
 fn dry_runs_record_what_would_run_at_every_level() {
     for (name, global, runbook, step) in [
         ("dry-global", "dry_run: true\n", "", ""),

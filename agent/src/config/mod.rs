@@ -302,6 +302,7 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
                             let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
                             anchor_plugins(&dir, &mut r.steps);
                             anchor_plugins(&dir, &mut r.escalate);
+                            anchor_plugins(&dir, &mut r.restore);
                             runbooks.push((f, r))
                         }
                         Err(e) => errors.push(e),
@@ -552,7 +553,7 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
         if r.steps.is_empty() {
             errors.push(err_at(f, &r.name, "runbook has no steps".into()));
         }
-        for s in r.steps.iter().chain(r.escalate.iter()) {
+        for s in r.steps.iter().chain(&r.escalate).chain(&r.restore) {
             validate_step(f, c, s, 0, &mut errors);
         }
         if let Err(e) = validate_guards(&r.guards) {

@@ -38,6 +38,12 @@ pub struct Runbook {
     /// (usually `kind: notify`). Guard rails never hold these back.
     #[serde(default)]
     pub escalate: Vec<Step>,
+    /// Run once the incident has resolved after `steps` acted: undo a
+    /// degradation (switch the feature back on). The run waits for the
+    /// resolution (and resumes waiting after a restart of medic). Not run
+    /// when the steps failed or were held back: then people decide.
+    #[serde(default)]
+    pub restore: Vec<Step>,
     /// Guard rails: limits that hold steps back so recovery never makes
     /// things worse.
     #[serde(default)]

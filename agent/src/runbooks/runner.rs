@@ -180,7 +180,22 @@ impl Runner {
             },
             json!({"run": run.id}),
         );
-        let (state, detail) = self.drive_steps(&run, &rb, &actor).await;
+        let (state, mut detail) = self.drive_steps(&run, &rb, &actor).await;
+        // Nothing is being acted on any more: free the concurrency slots now,
+        // not after a wait for restoration.
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release(run.id);
+        if !rb.restore.is_empty()
+            && matches!(
+                state,
+                RunState::Completed | RunState::Recovered | RunState::Aborted
+            )
+            && self.steps_acted(&run)
+        {
+            detail = format!("{detail}; {}", self.restore(&run, &rb, &actor).await);
+        }
         let _ = self.store.finish_run(run.id, state, now_millis(), &detail);
         self.event(
             iid,
@@ -190,11 +205,54 @@ impl Runner {
             json!({"run": run.id, "state": state}),
         );
         tracing::info!(incident = iid, runbook = %rb.name, run = run.id, state = state.as_str(), detail, "run finished");
-        self.pools
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .release(run.id);
         self.release(iid);
+    }
+
+    /// Did one of the run's `steps` act (or, in a dry run, would it have)?
+    fn steps_acted(&self, run: &Run) -> bool {
+        self.store
+            .journal_for_run(run.id)
+            .unwrap_or_default()
+            .iter()
+            .any(|a| {
+                a.step.starts_with("steps[")
+                    && matches!(a.state, ActionState::Succeeded | ActionState::DryRun)
+            })
+    }
+
+    /// Wait until the incident resolves, then run the `restore` steps (switch
+    /// a degraded feature back on). The run stays `running` meanwhile, so a
+    /// restart of medic resumes the wait and the restoration is not lost.
+    async fn restore(&self, run: &Run, rb: &Runbook, actor: &str) -> String {
+        let iid = run.incident_id;
+        if !self.is_resolved(iid) {
+            self.event(
+                iid,
+                "runbook",
+                actor,
+                "waiting for the incident to resolve, then restoring",
+                json!({"run": run.id}),
+            );
+            while !self
+                .sleep_unless_resolved(iid, std::time::Duration::from_secs(3600))
+                .await
+            {}
+        }
+        let mut failed = Vec::new();
+        for (j, s) in rb.restore.iter().enumerate() {
+            let path = format!("restore[{j}]");
+            let o = self.run_step_inner(run, rb, s, &path, false).await;
+            if let StepOutcome::Failed(why) = o {
+                failed.push(format!("{:?}: {why}", s.name.value));
+            }
+        }
+        if failed.is_empty() {
+            format!("restored after recovery ({} steps)", rb.restore.len())
+        } else {
+            let why = format!("restoring failed: {}", failed.join("; "));
+            self.event(iid, "escalation", actor, &why, json!({"run": run.id}));
+            why
+        }
     }
 
     async fn drive_steps(&self, run: &Run, rb: &Runbook, actor: &str) -> (RunState, String) {
