@@ -552,10 +552,10 @@ fn dry_runs_record_what_would_run_at_every_level() {
     }
 }
 
-/// GETs `url` every 50 ms until dropped, recording (ms since start, status;
-/// 0 for a connection error).
+/// GETs `url` every 50 ms until dropped, recording when and the status (0
+/// for a connection error).
 struct Traffic {
-    seen: Arc<std::sync::Mutex<Vec<(u128, u16)>>>,
+    seen: Arc<std::sync::Mutex<Vec<(std::time::Instant, u16)>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -569,10 +569,9 @@ impl Traffic {
                 .timeout(Duration::from_secs(2))
                 .build()
                 .unwrap();
-            let t0 = std::time::Instant::now();
             while !st.load(Ordering::SeqCst) {
                 let code = client.get(&url).send().map_or(0, |r| r.status().as_u16());
-                s.lock().unwrap().push((t0.elapsed().as_millis(), code));
+                s.lock().unwrap().push((std::time::Instant::now(), code));
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
@@ -584,6 +583,17 @@ impl Traffic {
     fn len(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
+    /// How long after `t` clients still saw errors (the last failed request).
+    fn errors_for(&self, t: std::time::Instant) -> Duration {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(at, code)| *at >= t && *code != 200)
+            .map(|(at, _)| *at - t)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Traffic {
@@ -592,8 +602,12 @@ impl Drop for Traffic {
     }
 }
 
+/// medic fails a primary answering 500 over to the backup through HAProxy's
+/// runtime API, and brings it back once it heals. Beside it, on the same two
+/// services and the same fault, a second HAProxy fails over by its own health
+/// checks (inter 500ms fall 2 rise 1): both outages are printed.
 #[test]
-fn haproxy_failover_drains_a_primary_returning_500s() {
+fn haproxy_failover_drains_a_primary_returning_500s_and_restores_it() {
     let Some(_) = components::Haproxy::program() else {
         eprintln!("haproxy not installed (tests/run.sh installs it); skipping");
         return;
@@ -607,6 +621,15 @@ fn haproxy_failover_drains_a_primary_returning_500s() {
         &[
             format!("server primary 127.0.0.1:{p1}"),
             format!("server secondary 127.0.0.1:{p2} backup"),
+        ],
+    );
+    let checked_dir = TempDir::new("haproxy-checks");
+    let checked = components::Haproxy::start(
+        &checked_dir.0,
+        &[
+            "option httpchk GET /health".into(),
+            format!("server primary 127.0.0.1:{p1} check inter 500ms fall 2 rise 1"),
+            format!("server secondary 127.0.0.1:{p2} check inter 500ms fall 2 rise 1 backup"),
         ],
     );
     let cfg = format!(
@@ -643,14 +666,24 @@ steps:
     confirm_within: 5s
     timeout: 10s
     verify: {{http: "{url}/health", expect_status: [200], within: 5s, interval: 100ms}}
+restore:
+  - name: put the primary back
+    kind: haproxy
+    socket: {sock}
+    backend: be
+    server: "{{{{ labels.server }}}}"
+    action: ready
+    confirm_traffic_to: primary
+    timeout: 10s
 "#,
         sock = lb.socket.display(),
         url = lb.url
     );
     let m = Medic::start(&dir, &cfg, &[("rb.yaml", &rb)]);
     let traffic = Traffic::start(format!("{}/health", lb.url));
+    let traffic_checked = Traffic::start(format!("{}/health", checked.url));
     wait_for(LONG, "traffic through HAProxy", || {
-        (traffic.len() > 5).then_some(())
+        (traffic.len() > 5 && traffic_checked.len() > 5).then_some(())
     });
     assert!(
         traffic.since(0).iter().all(|c| *c == 200),
@@ -660,7 +693,7 @@ steps:
     let before_fault = traffic.len();
     demo_fault(p1, "500");
     let d = m.wait_incident("primary-errors", LONG, |d| {
-        d["runs"][0]["state"] == "recovered"
+        timeline_text(d).contains("verified: step")
     });
     let failover = fault_at.elapsed();
     let text = timeline_text(&d);
@@ -669,7 +702,6 @@ steps:
     assert_eq!(action["state"], "succeeded", "{text}");
     assert!(text.contains("be/primary set to maint"), "{text}");
     assert!(text.contains("traffic reaches secondary"), "{text}");
-    assert!(text.contains("verified"), "{text}");
     // Errors reached clients between the fault and the failover, none after.
     let n = traffic.len();
     assert!(
@@ -693,7 +725,22 @@ steps:
         .expect("stats kept with the action");
     assert_eq!(result["primary"]["status"], "MAINT", "{result:?}");
     eprintln!(
-        "fault → verified failover through HAProxy: {:.2}s",
-        failover.as_secs_f64()
+        "fault → verified failover (seen through the API): {:.2}s; clients saw errors for {:.2}s through medic's HAProxy, {:.2}s through the health-checked one",
+        failover.as_secs_f64(),
+        traffic.errors_for(fault_at).as_secs_f64(),
+        traffic_checked.errors_for(fault_at).as_secs_f64()
     );
+
+    // The primary heals: the incident resolves and the restore step puts it
+    // back; traffic reaches it again.
+    demo_fault(p1, "ok");
+    let id = d["incident"]["id"].clone();
+    let d = wait_for(LONG, "run to end with the restore", || {
+        let d = m.get(&format!("/api/v1/incidents/{id}"));
+        (d["runs"][0]["state"] != "running").then_some(d)
+    });
+    let text = timeline_text(&d);
+    assert_eq!(d["runs"][0]["state"], "recovered", "{text}");
+    assert!(text.contains("be/primary set to ready"), "{text}");
+    assert!(text.contains("traffic reaches primary"), "{text}");
 }
