@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::guards::{Guards, History, Pools, Verdict};
+use super::guards::{self, Guards, History, Pools, Verdict};
 use super::{Runbook, Step, Verify};
 use crate::executors::{ExecutorDeps, StepContext};
 use crate::incidents::{Incident, IncidentState};
@@ -494,8 +494,9 @@ impl Runner {
                 verified_at: None,
             };
             // Guard rails (not for escalation and compensation: those must run).
-            let guarded = require_open && !path.contains(".on_failure");
-            if guarded && let Err(o) = self.pass_guards(run, rb, &action, dry, &actor).await {
+            if guards::guarded(path)
+                && let Err(o) = self.pass_guards(run, rb, &action, dry, &actor).await
+            {
                 return o;
             }
             // Rule 1: re-check right before acting.

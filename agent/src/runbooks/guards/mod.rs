@@ -58,7 +58,8 @@ pub enum Per {
     Target,
 }
 
-/// At most `max` actions in any `window`.
+/// At most `max` actions in any `window`. Only the runbook's own steps
+/// count: escalations, compensations and restorations never use up the budget.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
@@ -190,6 +191,12 @@ pub struct History<'a> {
     pub dry_run: bool,
 }
 
+/// Whether guard rails apply to the step at `path`: the runbook's own
+/// `steps`, not their `on_failure` compensation, not `escalate` or `restore`.
+pub fn guarded(path: &str) -> bool {
+    path.starts_with("steps[") && !path.contains(".on_failure")
+}
+
 impl History<'_> {
     fn counts(&self, a: &Action) -> bool {
         a.acted() || (self.dry_run && a.state == ActionState::DryRun)
@@ -247,7 +254,7 @@ impl RateLimit {
         let since = now.saturating_sub(self.window.millis());
         let n = list
             .iter()
-            .filter(|a| h.counts(a) && a.intended_at > since)
+            .filter(|a| h.counts(a) && guarded(&a.step) && a.intended_at > since)
             .count();
         if n >= self.max as usize {
             Verdict::Block {

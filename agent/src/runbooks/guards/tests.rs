@@ -84,6 +84,26 @@ fn rate_limit_counts_a_sliding_window() {
 }
 
 #[test]
+fn rate_limit_counts_only_the_runbooks_own_steps() {
+    let g = RateLimit {
+        max: 1,
+        window: dur(60_000),
+        per: Per::Runbook,
+    };
+    let mut escalation = act(0, ActionState::Succeeded);
+    escalation.step = "escalate[0]".into();
+    let mut compensation = act(S, ActionState::Succeeded);
+    compensation.step = "steps[0].on_failure[0]".into();
+    let mut restoration = act(2 * S, ActionState::Succeeded);
+    restoration.step = "restore[0]".into();
+    let j = [escalation, compensation, restoration];
+    assert_eq!(g.check(3 * S, on_target(&j)), Verdict::Go);
+    assert!(guarded("steps[1]"));
+    assert!(!guarded("steps[0].on_failure[1]"));
+    assert!(!guarded("escalate[0]") && !guarded("restore[0]"));
+}
+
+#[test]
 fn rate_limit_per_target_uses_the_target_history() {
     let g = RateLimit {
         max: 1,
