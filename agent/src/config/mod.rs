@@ -564,6 +564,12 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
 }
 
 fn validate_guards(g: &crate::runbooks::guards::Guards) -> Result<(), String> {
+    for (target, t) in &g.targets {
+        if !t.targets.is_empty() {
+            return Err(format!("targets.{target}: per-target settings do not nest"));
+        }
+        validate_guards(t).map_err(|e| format!("targets.{target}: {e}"))?;
+    }
     if g.rate_limit.as_ref().is_some_and(|r| r.max == 0) {
         return Err("rate_limit.max must be at least 1".into());
     }

@@ -187,6 +187,8 @@ guards:
   restart_loop: {max_restarts: 3, window: 10m, reset_after: 5m, warmup: 10s}
   circuit_breaker: {failures: 3, cooldown: 1m}
   concurrency: {group: web, max_percent: 30, group_size: 10}
+  targets:
+    "restart:db": {restart_loop: {max_restarts: 1, window: 1h}}
 steps:
   - name: restart the failing one
     kind: restart
@@ -223,6 +225,8 @@ fn plugin_paths_are_relative_to_the_runbook_and_guards_load() {
     assert_eq!(pp.argv[1], "--verbose");
     assert_eq!(rb.guards.concurrency.as_ref().unwrap().limit(), 3);
     assert_eq!(rb.guards.restart_loop.as_ref().unwrap().kinds, ["restart"]);
+    let db = rb.guards.for_target("restart:db");
+    assert_eq!(db.restart_loop.unwrap().max_restarts, 1);
 }
 
 #[test]
@@ -230,6 +234,18 @@ fn missing_plugin_and_bad_guards_are_refused() {
     let (_d, p) = setup("plugin-missing", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
     let e = only_error(&p);
     assert!(e.message.contains("flag.sh"), "{e}");
+    let bad = PLUGIN_RB.replace(
+        "{max_restarts: 1, window: 1h}",
+        "{max_restarts: 0, window: 1h}",
+    );
+    let (d, p) = setup("guards-target-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(
+        e.message
+            .contains("targets.restart:db: restart_loop.max_restarts"),
+        "{e}"
+    );
     let bad = PLUGIN_RB.replace("max_percent: 30, group_size: 10", "max_percent: 30");
     let (d, p) = setup("guards-bad", GOOD, &[("degrade.yaml", &bad)]);
     with_plugin(&d);

@@ -711,7 +711,7 @@ impl Runner {
         dry: bool,
         actor: &str,
     ) -> Result<(), StepOutcome> {
-        let g = &rb.guards;
+        let g = &rb.guards.for_target(&action.target);
         if *g == Guards::default() {
             return Ok(());
         }

@@ -45,6 +45,11 @@ pub struct Guards {
     /// At most so many targets of a group acted on at once (blast radius).
     #[serde(default)]
     pub concurrency: Option<Concurrency>,
+    /// Per-target settings, by target as the journal names it
+    /// (`restart:db`, `haproxy:be/primary`): each guard given here replaces
+    /// the runbook's for that target.
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, Guards>,
 }
 
 /// What a rate limit counts.
@@ -204,6 +209,27 @@ impl History<'_> {
 }
 
 impl Guards {
+    /// The guards that apply to `target`: its own settings where given, the
+    /// runbook's otherwise.
+    pub fn for_target(&self, target: &str) -> Guards {
+        let Some(t) = self.targets.get(target) else {
+            return Guards {
+                targets: Default::default(),
+                ..self.clone()
+            };
+        };
+        Guards {
+            rate_limit: t.rate_limit.clone().or_else(|| self.rate_limit.clone()),
+            restart_loop: t.restart_loop.clone().or_else(|| self.restart_loop.clone()),
+            circuit_breaker: t
+                .circuit_breaker
+                .clone()
+                .or_else(|| self.circuit_breaker.clone()),
+            concurrency: t.concurrency.clone().or_else(|| self.concurrency.clone()),
+            targets: Default::default(),
+        }
+    }
+
     /// How far back the journal must be read for these guards.
     pub fn lookback(&self) -> Millis {
         let rl = self.rate_limit.as_ref().map_or(0, |r| r.window.millis());

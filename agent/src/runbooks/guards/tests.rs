@@ -333,3 +333,41 @@ fn pools_hold_at_most_the_limit_of_targets_across_runs() {
     assert!(p.admit("web", 2, "restart:c", 3).is_ok());
     assert_eq!(p.held("web"), 2);
 }
+
+#[test]
+fn per_target_settings_replace_the_runbooks_for_that_target() {
+    let g = Guards {
+        restart_loop: Some(restart_loop()),
+        circuit_breaker: Some(breaker()),
+        targets: [(
+            "restart:db".to_string(),
+            Guards {
+                restart_loop: Some(RestartLoop {
+                    max_restarts: 1,
+                    ..restart_loop()
+                }),
+                ..Guards::default()
+            },
+        )]
+        .into(),
+        ..Guards::default()
+    };
+    let db = g.for_target("restart:db");
+    assert_eq!(db.restart_loop.unwrap().max_restarts, 1);
+    assert_eq!(
+        db.circuit_breaker,
+        Some(breaker()),
+        "the rest is the runbook's"
+    );
+    assert!(db.targets.is_empty());
+    let web = g.for_target("restart:web");
+    assert_eq!(web.restart_loop.unwrap().max_restarts, 3);
+    // One restart of db already blocks the next; web may have three.
+    let j = [act(0, ActionState::Succeeded)];
+    let h = on_target(&j);
+    assert!(blocked_by(&g.for_target("restart:db").check("restart", 10 * S, h)).is_some());
+    assert_eq!(
+        g.for_target("restart:web").check("restart", 10 * S, h),
+        Verdict::Go
+    );
+}
