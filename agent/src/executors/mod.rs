@@ -63,7 +63,8 @@ pub trait Executor: Send + Sync {
     /// Parameters for the journal. Must not contain secrets.
     fn describe(&self) -> serde_json::Value;
     /// What this action acts on, for the per-target lock and the guard rails
-    /// (the runner prefixes the kind). Default: the parameters.
+    /// (the runner prefixes the kind): `restart:web`, `http:POST http://…`,
+    /// `command:/usr/bin/x arg`. Default: the parameters.
     fn target(&self, _ctx: &StepContext) -> String {
         self.describe().to_string()
     }

@@ -71,6 +71,9 @@ impl Executor for Command {
             "cwd": self.params.cwd,
         })
     }
+    fn target(&self, _ctx: &StepContext) -> String {
+        self.params.argv.join(" ")
+    }
     fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a> {
         Box::pin(async move {
             let p = &self.params;
