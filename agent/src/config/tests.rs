@@ -268,3 +268,11 @@ fn missing_plugin_and_bad_guards_are_refused() {
     let e = only_error(&p);
     assert!(e.message.contains("lables.service"), "{e}");
 }
+
+#[test]
+fn the_runbook_library_checks_against_its_example_config() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks/library/example/medic.yaml");
+    let l = load(&example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.runbooks.len(), 5);
+}
