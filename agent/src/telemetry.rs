@@ -42,7 +42,7 @@ pub struct StateLabels {
 pub struct ActionLabels {
     /// Executor kind.
     pub executor: String,
-    /// `succeeded`, `failed`, `timeout`, `dry_run`, `skipped`.
+    /// `succeeded`, `failed`, `timeout`, `dry_run`, `blocked`.
     pub outcome: String,
 }
 
@@ -51,6 +51,13 @@ pub struct ActionLabels {
 pub struct ExecutorLabels {
     /// Executor kind.
     pub executor: String,
+}
+
+/// Labels `{guard}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GuardLabels {
+    /// `rate_limit`, `restart_loop`, `circuit_breaker`, `concurrency`.
+    pub guard: String,
 }
 
 /// Labels `{result}`.
@@ -76,6 +83,8 @@ pub struct Metrics {
     pub actions: Family<ActionLabels, Counter>,
     /// Wall time of one step attempt, by executor.
     pub step_duration: Family<ExecutorLabels, Histogram>,
+    /// Actions guard rails held back, by guard.
+    pub guard_blocks: Family<GuardLabels, Counter>,
     /// Config reloads by result.
     pub reloads: Family<ResultLabels, Counter>,
     registry: Registry,
@@ -131,6 +140,12 @@ impl Metrics {
             "Wall time of one runbook step attempt",
             step_duration.clone(),
         );
+        let guard_blocks = Family::<GuardLabels, Counter>::default();
+        registry.register(
+            "guard_blocks",
+            "Runbook actions held back by a guard rail, by guard",
+            guard_blocks.clone(),
+        );
         let reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
             "config_reloads",
@@ -145,6 +160,7 @@ impl Metrics {
             incidents,
             actions,
             step_duration,
+            guard_blocks,
             reloads,
             registry,
         }

@@ -135,29 +135,12 @@ fn kinds(detail: &Value) -> Vec<String> {
         .collect()
 }
 
-fn messages(detail: &Value) -> String {
-    detail["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} {}",
-                e["kind"].as_str().unwrap(),
-                e["actor"].as_str().unwrap(),
-                e["message"].as_str().unwrap()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// detected → restarted → verified → resolved, read back through the API.
 fn assert_recovered(m: &Medic, detector: &str) -> Value {
     let d = m.wait_incident(detector, LONG, |d| {
         d["incident"]["state"] == "resolved" && d["runs"][0]["state"] != "running"
     });
-    let text = messages(&d);
+    let text = timeline_text(&d);
     let k = kinds(&d);
     assert_eq!(k.first().map(String::as_str), Some("opened"), "{text}");
     assert!(
@@ -275,7 +258,7 @@ escalate:
     let d = m.wait_incident("demo-in-error-mode", LONG, |d| {
         d["runs"][0]["state"] == "failed"
     });
-    let text = messages(&d);
+    let text = timeline_text(&d);
     assert_eq!(
         std::fs::read_to_string(&comp).unwrap_or_default().trim(),
         "undone",
@@ -368,7 +351,7 @@ steps:
         let d = m.get(&format!("/api/v1/incidents/{id}"));
         (d["runs"][0]["state"] != "running").then_some(d)
     });
-    let text = messages(&d);
+    let text = timeline_text(&d);
     let actions = d["actions"].as_array().unwrap();
     let first: Vec<&Value> = actions.iter().filter(|a| a["step"] == "steps[0]").collect();
     assert_eq!(first.len(), 1, "first step journalled once: {actions:?}");
@@ -596,7 +579,7 @@ fn ack_through_api_and_cli_is_recorded() {
     let d = m.get(&format!("/api/v1/incidents/{id}"));
     assert_eq!(d["incident"]["state"], "acknowledged");
     assert_eq!(d["incident"]["acked_by"], "alice");
-    assert!(messages(&d).contains("acknowledged by alice: looking"));
+    assert!(timeline_text(&d).contains("acknowledged by alice: looking"));
     let out = Command::new(medic_bin())
         .args(["incidents", "--api", &m.api])
         .output()
@@ -748,7 +731,7 @@ steps:
     let d = m.wait_incident("demo-in-error-mode", LONG, |d| {
         d["runs"][0]["state"] != "running" && d["runs"][0]["state"].is_string()
     });
-    let text = messages(&d);
+    let text = timeline_text(&d);
     assert_eq!(d["incident"]["state"], "resolved", "{text}");
     assert_eq!(d["runs"][0]["state"], "aborted", "{text}");
     assert!(

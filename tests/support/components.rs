@@ -167,3 +167,65 @@ impl Dnsmasq {
         self.addr.rsplit(':').next().unwrap().parse().unwrap()
     }
 }
+
+/// A running HAProxy 2.6 (`haproxy -db`, foreground) with one HTTP frontend
+/// and a runtime API socket at `level admin`.
+pub struct Haproxy {
+    /// Frontend URL.
+    pub url: String,
+    /// Runtime API unix socket.
+    pub socket: std::path::PathBuf,
+    _proc: Proc,
+}
+
+impl Haproxy {
+    /// The program: on PATH, or where Debian puts it.
+    pub fn program() -> Option<String> {
+        if have("haproxy") {
+            Some("haproxy".into())
+        } else if Path::new("/usr/sbin/haproxy").exists() {
+            Some("/usr/sbin/haproxy".into())
+        } else {
+            None
+        }
+    }
+
+    /// Start with backend `be` made of `servers` lines (e.g.
+    /// `server primary 127.0.0.1:8081`), in `dir/haproxy/`.
+    pub fn start(dir: &Path, servers: &[String]) -> Haproxy {
+        let d = dir.join("haproxy");
+        std::fs::create_dir_all(&d).unwrap();
+        let socket = d.join("admin.sock");
+        let port = free_port();
+        let cfg = format!(
+            "global\n    stats socket {} mode 600 level admin\n    stats timeout 10s\n\
+             defaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe\n    bind 127.0.0.1:{port}\n    default_backend be\n\
+             backend be\n    balance roundrobin\n{}\n",
+            socket.display(),
+            servers
+                .iter()
+                .map(|s| format!("    {s}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        std::fs::write(d.join("haproxy.cfg"), cfg).unwrap();
+        let program = Haproxy::program().expect("haproxy (tests/run.sh installs it)");
+        let p = start_logged(
+            &d,
+            "haproxy",
+            Command::new(program)
+                .args(["-db", "-f"])
+                .arg(d.join("haproxy.cfg")),
+        );
+        wait_for(Duration::from_secs(30), "haproxy listening", || {
+            (std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && socket.exists())
+                .then_some(())
+        });
+        Haproxy {
+            url: format!("http://127.0.0.1:{port}"),
+            socket,
+            _proc: p,
+        }
+    }
+}

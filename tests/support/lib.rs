@@ -396,3 +396,23 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
         }
     }
 }
+
+/// An incident detail's timeline as text, one `kind actor message` per line.
+pub fn timeline_text(detail: &Value) -> String {
+    detail["timeline"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .map(|e| {
+                    format!(
+                        "{} {} {}",
+                        e["kind"].as_str().unwrap_or(""),
+                        e["actor"].as_str().unwrap_or(""),
+                        e["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}

@@ -298,7 +298,13 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
             for f in files {
                 match std::fs::read_to_string(&f) {
                     Ok(t) => match parse_yaml::<Runbook>(&f, &t) {
-                        Ok(r) => runbooks.push((f, r)),
+                        Ok(mut r) => {
+                            let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+                            anchor_plugins(&dir, &mut r.steps);
+                            anchor_plugins(&dir, &mut r.escalate);
+                            anchor_plugins(&dir, &mut r.restore);
+                            runbooks.push((f, r))
+                        }
                         Err(e) => errors.push(e),
                     },
                     Err(e) => errors.push(ConfigError {
@@ -553,15 +559,115 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
         if r.steps.is_empty() {
             errors.push(err_at(f, &r.name, "runbook has no steps".into()));
         }
-        for s in r.steps.iter().chain(r.escalate.iter()) {
+        for s in r.steps.iter().chain(&r.escalate).chain(&r.restore) {
             validate_step(f, c, s, 0, &mut errors);
+        }
+        if let Err(e) = validate_guards(&r.guards) {
+            errors.push(err_at(f, &r.name, format!("guards: {e}")));
         }
     }
     errors
 }
 
+fn validate_guards(g: &crate::runbooks::guards::Guards) -> Result<(), String> {
+    for (target, t) in &g.targets {
+        if !t.targets.is_empty() {
+            return Err(format!("targets.{target}: per-target settings do not nest"));
+        }
+        validate_guards(t).map_err(|e| format!("targets.{target}: {e}"))?;
+    }
+    if g.rate_limit.as_ref().is_some_and(|r| r.max == 0) {
+        return Err("rate_limit.max must be at least 1".into());
+    }
+    if g.restart_loop.as_ref().is_some_and(|r| r.max_restarts == 0) {
+        return Err("restart_loop.max_restarts must be at least 1".into());
+    }
+    if g.circuit_breaker.as_ref().is_some_and(|c| c.failures == 0) {
+        return Err("circuit_breaker.failures must be at least 1".into());
+    }
+    if let Some(c) = &g.concurrency {
+        if c.max_targets == Some(0) {
+            return Err("concurrency.max_targets must be at least 1".into());
+        }
+        match (c.max_percent, c.group_size) {
+            (Some(p), _) if !(p > 0.0 && p <= 100.0) => {
+                return Err("concurrency.max_percent must be in (0, 100]".into());
+            }
+            (Some(_), None) => {
+                return Err("concurrency.max_percent needs group_size".into());
+            }
+            (None, _) if c.max_targets.is_none() => {
+                return Err("concurrency needs max_targets or max_percent".into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A relative plug-in program path with a `/` (`plugins/flag.py`) is
+/// relative to the runbook file, wherever medic was started.
+fn anchor_plugins(dir: &Path, steps: &mut [Step]) {
+    for s in steps {
+        if let ActionConfig::Plugin(p) = &mut s.action
+            && let Some(program) = p.argv.first_mut()
+            && program.contains('/')
+            && Path::new(program.as_str()).is_relative()
+        {
+            *program = dir.join(&*program).display().to_string();
+        }
+        anchor_plugins(dir, &mut s.on_failure);
+    }
+}
+
+fn validate_plugin(p: &crate::executors::plugin::PluginParams) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = p.argv.first() else {
+        return Err("argv must not be empty".into());
+    };
+    if program.contains('/') {
+        let meta = std::fs::metadata(program).map_err(|e| format!("plug-in {program}: {e}"))?;
+        if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+            return Err(format!("plug-in {program} is not an executable file"));
+        }
+    }
+    if let Some(t) = &p.target {
+        crate::executors::template::check(t).map_err(|e| format!("target: {e}"))?;
+    }
+    for (k, v) in &p.env {
+        if let crate::executors::plugin::EnvValue::Marked(m) = v
+            && m.value.is_some() == m.from_env.is_some()
+        {
+            return Err(format!("env {k}: give exactly one of value and from_env"));
+        }
+    }
+    if p.max_output == 0 {
+        return Err("max_output must be at least 1".into());
+    }
+    Ok(())
+}
+
 fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut Vec<ConfigError>) {
     match &s.action {
+        ActionConfig::Restart(p) if p.service.contains("{{") => {
+            if let Err(e) = crate::executors::template::check(&p.service) {
+                errors.push(err_at(
+                    f,
+                    &s.name,
+                    format!("step {:?}: service: {e}", s.name.value),
+                ));
+            }
+        }
+        ActionConfig::Haproxy(p) => {
+            if let Err(e) = crate::executors::haproxy::Haproxy::validate(p) {
+                errors.push(err_at(f, &s.name, format!("step {:?}: {e}", s.name.value)));
+            }
+        }
+        ActionConfig::Plugin(p) => {
+            if let Err(e) = validate_plugin(p) {
+                errors.push(err_at(f, &s.name, format!("step {:?}: {e}", s.name.value)));
+            }
+        }
         ActionConfig::Restart(p) => {
             if !c.services.contains_key(&p.service) {
                 let known: Vec<&str> = c.services.keys().map(String::as_str).collect();

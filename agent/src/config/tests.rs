@@ -178,3 +178,101 @@ fn shipped_schemas_are_current() {
         );
     }
 }
+
+const PLUGIN_RB: &str = r#"name: degrade
+match:
+  detectors: [web-down]
+guards:
+  rate_limit: {max: 3, window: 10m}
+  restart_loop: {max_restarts: 3, window: 10m, reset_after: 5m, warmup: 10s}
+  circuit_breaker: {failures: 3, cooldown: 1m}
+  concurrency: {group: web, max_percent: 30, group_size: 10}
+  targets:
+    "restart:db": {restart_loop: {max_restarts: 1, window: 1h}}
+steps:
+  - name: restart the failing one
+    kind: restart
+    service: "{{ labels.service }}"
+  - name: switch recommendations off
+    kind: plugin
+    argv: [plugins/flag.sh, --verbose]
+    params: {flag: recommendations, value: false}
+    target: "{{ labels.instance }}"
+    env:
+      REGION: eu
+      TOKEN: {from_env: FLAG_TOKEN, secret: true}
+"#;
+
+fn with_plugin(d: &Dir) {
+    use std::os::unix::fs::PermissionsExt;
+    let plugins = d.0.join("runbooks/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let f = plugins.join("flag.sh");
+    std::fs::write(&f, "#!/bin/sh\necho '{\"ok\": true}'\n").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn plugin_paths_are_relative_to_the_runbook_and_guards_load() {
+    let (d, p) = setup("plugin", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
+    with_plugin(&d);
+    let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let rb = &l.runbooks[0].1;
+    let ActionConfig::Plugin(pp) = &rb.steps[1].action else {
+        panic!("plugin step expected")
+    };
+    assert_eq!(Path::new(&pp.argv[0]), d.0.join("runbooks/plugins/flag.sh"));
+    assert_eq!(pp.argv[1], "--verbose");
+    assert_eq!(rb.guards.concurrency.as_ref().unwrap().limit(), 3);
+    assert_eq!(rb.guards.restart_loop.as_ref().unwrap().kinds, ["restart"]);
+    let db = rb.guards.for_target("restart:db");
+    assert_eq!(db.restart_loop.unwrap().max_restarts, 1);
+}
+
+#[test]
+fn missing_plugin_and_bad_guards_are_refused() {
+    let (_d, p) = setup("plugin-missing", GOOD, &[("degrade.yaml", PLUGIN_RB)]);
+    let e = only_error(&p);
+    assert!(e.message.contains("flag.sh"), "{e}");
+    let bad = PLUGIN_RB.replace(
+        "{max_restarts: 1, window: 1h}",
+        "{max_restarts: 0, window: 1h}",
+    );
+    let (d, p) = setup("guards-target-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(
+        e.message
+            .contains("targets.restart:db: restart_loop.max_restarts"),
+        "{e}"
+    );
+    let bad = PLUGIN_RB.replace("max_percent: 30, group_size: 10", "max_percent: 30");
+    let (d, p) = setup("guards-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(e.message.contains("max_percent needs group_size"), "{e}");
+    let bad = PLUGIN_RB.replace(
+        "{from_env: FLAG_TOKEN, secret: true}",
+        "{value: x, from_env: FLAG_TOKEN}",
+    );
+    let (d, p) = setup("env-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(
+        e.message.contains("exactly one of value and from_env"),
+        "{e}"
+    );
+    let bad = PLUGIN_RB.replace("{{ labels.service }}", "{{ lables.service }}");
+    let (d, p) = setup("tmpl-bad", GOOD, &[("degrade.yaml", &bad)]);
+    with_plugin(&d);
+    let e = only_error(&p);
+    assert!(e.message.contains("lables.service"), "{e}");
+}
+
+#[test]
+fn the_runbook_library_checks_against_its_example_config() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks/library/example/medic.yaml");
+    let l = load(&example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.runbooks.len(), 5);
+}

@@ -5,8 +5,11 @@
 //! commands as environment variables and webhooks as JSON fields.
 
 pub mod command;
+pub mod haproxy;
 pub mod http;
 pub mod notify;
+pub mod plugin;
+pub mod process;
 pub mod restart;
 pub mod template;
 
@@ -34,6 +37,11 @@ pub struct StepContext {
     pub attempt: u32,
     /// Unique key of this attempt; receivers can use it to deduplicate.
     pub idempotency_key: String,
+    /// A dry run: only executors that [`Executor::supports_dry_run`] are
+    /// called, and they must change nothing.
+    pub dry_run: bool,
+    /// The step timeout (the runner enforces it; executors may pass it on).
+    pub timeout: std::time::Duration,
 }
 
 /// What an action did.
@@ -54,6 +62,16 @@ pub trait Executor: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Parameters for the journal. Must not contain secrets.
     fn describe(&self) -> serde_json::Value;
+    /// What this action acts on, for the per-target lock and the guard rails
+    /// (the runner prefixes the kind): `restart:web`, `http:POST http://…`,
+    /// `command:/usr/bin/x arg`. Default: the parameters.
+    fn target(&self, _ctx: &StepContext) -> String {
+        self.describe().to_string()
+    }
+    /// Can be called with `ctx.dry_run` set to report what it would do.
+    fn supports_dry_run(&self) -> bool {
+        false
+    }
     /// Do it. The runner applies the step timeout by dropping the future, so
     /// implementations must clean up on drop (kill child processes).
     fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a>;
@@ -80,6 +98,10 @@ pub enum ActionConfig {
     Http(http::HttpParams),
     /// Send a JSON notification to a webhook.
     Notify(notify::NotifyParams),
+    /// Run an external plug-in executor (JSON on stdin, JSON on stdout).
+    Plugin(plugin::PluginParams),
+    /// Drain, weight or shift traffic on HAProxy through its runtime API.
+    Haproxy(haproxy::HaproxyParams),
 }
 
 impl ActionConfig {
@@ -90,6 +112,8 @@ impl ActionConfig {
             ActionConfig::Command(_) => "command",
             ActionConfig::Http(_) => "http",
             ActionConfig::Notify(_) => "notify",
+            ActionConfig::Plugin(_) => "plugin",
+            ActionConfig::Haproxy(_) => "haproxy",
         }
     }
 
@@ -102,6 +126,10 @@ impl ActionConfig {
             ActionConfig::Command(p) => Box::new(command::Command::new(p.clone())),
             ActionConfig::Http(p) => Box::new(http::Http::new(p.clone(), deps.http.clone())),
             ActionConfig::Notify(p) => Box::new(notify::Notify::new(p.clone(), deps.http.clone())),
+            ActionConfig::Plugin(p) => Box::new(plugin::Plugin::new(p.clone())),
+            ActionConfig::Haproxy(p) => {
+                Box::new(haproxy::Haproxy::new(p.clone(), deps.http.clone()))
+            }
         }
     }
 }

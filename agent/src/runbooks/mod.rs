@@ -7,6 +7,7 @@
 //! hold within a time. A step that does not verify runs its `on_failure` steps
 //! and the runbook escalates.
 
+pub mod guards;
 pub mod runner;
 
 use schemars::JsonSchema;
@@ -33,9 +34,20 @@ pub struct Runbook {
     pub matches: RunbookMatch,
     /// Steps, in order.
     pub steps: Vec<Step>,
-    /// Run when recovery did not verify (usually `kind: notify`).
+    /// Run when recovery did not verify or a guard rail held a step back
+    /// (usually `kind: notify`). Guard rails never hold these back.
     #[serde(default)]
     pub escalate: Vec<Step>,
+    /// Run once the incident has resolved after `steps` acted: undo a
+    /// degradation (switch the feature back on). The run waits for the
+    /// resolution (and resumes waiting after a restart of medic). Not run
+    /// when the steps failed or were held back: then people decide.
+    #[serde(default)]
+    pub restore: Vec<Step>,
+    /// Guard rails: limits that hold steps back so recovery never makes
+    /// things worse.
+    #[serde(default)]
+    pub guards: guards::Guards,
     /// Record what would run without running it.
     #[serde(default)]
     pub dry_run: bool,

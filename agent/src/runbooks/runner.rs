@@ -20,12 +20,13 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::guards::{self, Guards, History, Pools, Verdict};
 use super::{Runbook, Step, Verify};
 use crate::executors::{ExecutorDeps, StepContext};
 use crate::incidents::{Incident, IncidentState};
 use crate::series::now_millis;
-use crate::stores::{Action, ActionState, Run, RunState, Store};
-use crate::telemetry::{ActionLabels, ExecutorLabels, Metrics};
+use crate::stores::{Action, ActionFilter, ActionState, Run, RunState, Store};
+use crate::telemetry::{ActionLabels, ExecutorLabels, GuardLabels, Metrics};
 
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +37,12 @@ enum StepOutcome {
     IncidentResolved,
     /// Out of attempts.
     Failed(String),
+    /// A guard rail held it back: nothing was done.
+    Blocked(String),
 }
+
+/// How many recent journal entries guard rails read per question.
+const GUARD_HISTORY: usize = 500;
 
 /// Starts and resumes runbook runs.
 #[derive(Clone)]
@@ -55,6 +61,8 @@ pub struct Runner {
     // opened just after (a probe that hit the restart window) checks its
     // verification before acting again.
     recent: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    // Targets being acted on per concurrency group, across runbooks.
+    pools: Arc<Mutex<Pools>>,
 }
 
 /// How long after a successful action on a target another run first checks
@@ -77,6 +85,7 @@ impl Runner {
             active: Arc::new(Mutex::new(HashSet::new())),
             targets: Arc::new(Mutex::new(HashMap::new())),
             recent: Arc::new(Mutex::new(HashMap::new())),
+            pools: Arc::new(Mutex::new(Pools::default())),
         }
     }
 
@@ -171,7 +180,22 @@ impl Runner {
             },
             json!({"run": run.id}),
         );
-        let (state, detail) = self.drive_steps(&run, &rb, &actor).await;
+        let (state, mut detail) = self.drive_steps(&run, &rb, &actor).await;
+        // Nothing is being acted on any more: free the concurrency slots now,
+        // not after a wait for restoration.
+        self.pools
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release(run.id);
+        if !rb.restore.is_empty()
+            && matches!(
+                state,
+                RunState::Completed | RunState::Recovered | RunState::Aborted
+            )
+            && self.steps_acted(&run)
+        {
+            detail = format!("{detail}; {}", self.restore(&run, &rb, &actor).await);
+        }
         let _ = self.store.finish_run(run.id, state, now_millis(), &detail);
         self.event(
             iid,
@@ -182,6 +206,53 @@ impl Runner {
         );
         tracing::info!(incident = iid, runbook = %rb.name, run = run.id, state = state.as_str(), detail, "run finished");
         self.release(iid);
+    }
+
+    /// Did one of the run's `steps` act (or, in a dry run, would it have)?
+    fn steps_acted(&self, run: &Run) -> bool {
+        self.store
+            .journal_for_run(run.id)
+            .unwrap_or_default()
+            .iter()
+            .any(|a| {
+                a.step.starts_with("steps[")
+                    && matches!(a.state, ActionState::Succeeded | ActionState::DryRun)
+            })
+    }
+
+    /// Wait until the incident resolves, then run the `restore` steps (switch
+    /// a degraded feature back on). The run stays `running` meanwhile, so a
+    /// restart of medic resumes the wait and the restoration is not lost.
+    async fn restore(&self, run: &Run, rb: &Runbook, actor: &str) -> String {
+        let iid = run.incident_id;
+        if !self.is_resolved(iid) {
+            self.event(
+                iid,
+                "runbook",
+                actor,
+                "waiting for the incident to resolve, then restoring",
+                json!({"run": run.id}),
+            );
+            while !self
+                .sleep_unless_resolved(iid, std::time::Duration::from_secs(3600))
+                .await
+            {}
+        }
+        let mut failed = Vec::new();
+        for (j, s) in rb.restore.iter().enumerate() {
+            let path = format!("restore[{j}]");
+            let o = self.run_step_inner(run, rb, s, &path, false).await;
+            if let StepOutcome::Failed(why) = o {
+                failed.push(format!("{:?}: {why}", s.name.value));
+            }
+        }
+        if failed.is_empty() {
+            format!("restored after recovery ({} steps)", rb.restore.len())
+        } else {
+            let why = format!("restoring failed: {}", failed.join("; "));
+            self.event(iid, "escalation", actor, &why, json!({"run": run.id}));
+            why
+        }
     }
 
     async fn drive_steps(&self, run: &Run, rb: &Runbook, actor: &str) -> (RunState, String) {
@@ -215,6 +286,13 @@ impl Runner {
                         RunState::Failed,
                         format!("step {:?} failed: {why}", step.name.value),
                     );
+                }
+                // Nothing was done, so there is nothing to compensate.
+                StepOutcome::Blocked(why) => {
+                    let why = format!("step {:?} not run: {why}", step.name.value);
+                    self.back_to_firing(run.incident_id, actor, &why);
+                    self.escalate(run, rb, actor, &why).await;
+                    return (RunState::Blocked, why);
                 }
             }
         }
@@ -354,7 +432,22 @@ impl Runner {
                 }
             }
             let executor = step.action.build(&self.deps);
-            let target_key = format!("{kind}:{}", executor.describe());
+            let key = format!("run-{}/{path}/attempt-{attempt}", run.id);
+            let dry = self.dry_run || rb.dry_run || step.dry_run;
+            let mut ctx = StepContext {
+                incident: match self.read_incident(iid) {
+                    Ok(i) => i,
+                    Err(o) => return o,
+                },
+                runbook: rb.name.value.clone(),
+                step: path.to_string(),
+                step_name: step.name.value.clone(),
+                attempt,
+                idempotency_key: key.clone(),
+                dry_run: dry,
+                timeout: step.timeout.std(),
+            };
+            let target_key = format!("{kind}:{}", executor.target(&ctx));
             let target_lock = self
                 .targets
                 .lock()
@@ -382,12 +475,36 @@ impl Runner {
                 self.event(iid, "action", &actor, &format!("step {:?} not run: the same target was just acted on and verification already holds", step.name.value), json!({"step": path}));
                 return StepOutcome::Done { verified: true };
             }
-            // Rule 1: re-check right before acting.
-            let incident = match self.store.incident(iid) {
-                Ok(Some(i)) => i,
-                Ok(None) => return StepOutcome::Failed(format!("incident {iid} vanished")),
-                Err(e) => return StepOutcome::Failed(format!("store: {e}")),
+            let mut action = Action {
+                idempotency_key: key.clone(),
+                run_id: run.id,
+                incident_id: iid,
+                step: path.to_string(),
+                step_name: step.name.value.clone(),
+                attempt,
+                executor: kind.to_string(),
+                runbook: rb.name.value.clone(),
+                target: target_key.clone(),
+                params: executor.describe(),
+                state: ActionState::Intended,
+                intended_at: now_millis(),
+                finished_at: None,
+                detail: None,
+                verified: None,
+                verified_at: None,
             };
+            // Guard rails (not for escalation and compensation: those must run).
+            if guards::guarded(path)
+                && let Err(o) = self.pass_guards(run, rb, &action, dry, &actor).await
+            {
+                return o;
+            }
+            // Rule 1: re-check right before acting.
+            ctx.incident = match self.read_incident(iid) {
+                Ok(i) => i,
+                Err(o) => return o,
+            };
+            let incident = ctx.incident.clone();
             if require_open && !incident.is_open() {
                 self.event(
                     iid,
@@ -401,32 +518,31 @@ impl Runner {
                 );
                 return StepOutcome::IncidentResolved;
             }
-            let key = format!("run-{}/{path}/attempt-{attempt}", run.id);
-            let dry = self.dry_run || rb.dry_run || step.dry_run;
-            let action = Action {
-                idempotency_key: key.clone(),
-                run_id: run.id,
-                incident_id: iid,
-                step: path.to_string(),
-                step_name: step.name.value.clone(),
-                attempt,
-                executor: kind.to_string(),
-                params: executor.describe(),
-                state: ActionState::Intended,
-                intended_at: now_millis(),
-                finished_at: None,
-                detail: None,
-            };
+            action.intended_at = now_millis();
             // Rule 2: journal before acting. A conflict means this exact attempt
             // was already journalled: never run it twice.
             if let Err(e) = self.store.journal_intend(&action) {
                 return StepOutcome::Failed(format!("not run: {e}"));
             }
             if dry {
-                let msg = format!(
-                    "dry run: would run {kind} step {:?} with {}",
+                let mut msg = format!(
+                    "dry run: would run {kind} step {:?} on {target_key} with {}",
                     step.name.value, action.params
                 );
+                let mut answer = serde_json::Value::Null;
+                // An executor that can answer a dry run says what it would do.
+                if executor.supports_dry_run() {
+                    answer = match tokio::time::timeout(step.timeout.std(), executor.execute(&ctx))
+                        .await
+                    {
+                        Ok(Ok(out)) => {
+                            msg.push_str(&format!("; it answered: {}", out.summary));
+                            out.details
+                        }
+                        Ok(Err(e)) => json!({"error": e}),
+                        Err(_) => json!({"error": format!("timed out after {}", step.timeout)}),
+                    };
+                }
                 let _ = self
                     .store
                     .journal_finish(&key, ActionState::DryRun, now_millis(), &msg);
@@ -436,7 +552,7 @@ impl Runner {
                     "action",
                     &actor,
                     &msg,
-                    json!({"idempotency_key": key, "params": action.params, "dry_run": true}),
+                    json!({"idempotency_key": key, "target": target_key, "params": action.params, "dry_run": true, "answer": answer}),
                 );
                 return StepOutcome::Done { verified: false };
             }
@@ -445,20 +561,12 @@ impl Runner {
                 "action",
                 &actor,
                 &format!(
-                    "running {kind} step {:?} (attempt {attempt}/{})",
+                    "running {kind} step {:?} on {target_key} (attempt {attempt}/{})",
                     step.name.value,
                     step.retry.max_attempts.max(1)
                 ),
-                json!({"idempotency_key": key, "params": action.params}),
+                json!({"idempotency_key": key, "target": target_key, "params": action.params}),
             );
-            let ctx = StepContext {
-                incident: incident.clone(),
-                runbook: rb.name.value.clone(),
-                step: path.to_string(),
-                step_name: step.name.value.clone(),
-                attempt,
-                idempotency_key: key.clone(),
-            };
             let started = Instant::now();
             // Rule 3: the timeout drops the future; executors clean up on drop.
             let result =
@@ -506,7 +614,9 @@ impl Runner {
                         );
                     }
                     let vstart = Instant::now();
-                    if self.verify(iid, v).await {
+                    let passed = self.verify(iid, v).await;
+                    let _ = self.store.journal_verified(&key, passed, now_millis());
+                    if passed {
                         self.event(
                             iid,
                             "verify",
@@ -579,6 +689,144 @@ impl Runner {
             }
             tokio::time::sleep((deadline - now).min(std::time::Duration::from_millis(100))).await;
         }
+    }
+
+    /// The incident as stored now.
+    fn read_incident(&self, iid: i64) -> Result<Incident, StepOutcome> {
+        match self.store.incident(iid) {
+            Ok(Some(i)) => Ok(i),
+            Ok(None) => Err(StepOutcome::Failed(format!("incident {iid} vanished"))),
+            Err(e) => Err(StepOutcome::Failed(format!("store: {e}"))),
+        }
+    }
+
+    /// Ask the runbook's guard rails about `action` (not yet journalled),
+    /// waiting out warm-ups. A block is journalled, put in the timeline and
+    /// counted, and ends the step.
+    async fn pass_guards(
+        &self,
+        run: &Run,
+        rb: &Runbook,
+        action: &Action,
+        dry: bool,
+        actor: &str,
+    ) -> Result<(), StepOutcome> {
+        let g = &rb.guards.for_target(&action.target);
+        if *g == Guards::default() {
+            return Ok(());
+        }
+        let iid = run.incident_id;
+        let mut announced = false;
+        loop {
+            let now = now_millis();
+            let since = now.saturating_sub(g.lookback());
+            let read = |target: Option<&str>, runbook: Option<&str>| {
+                self.store
+                    .recent_actions(&ActionFilter {
+                        target: target.map(str::to_string),
+                        runbook: runbook.map(str::to_string),
+                        since,
+                        limit: GUARD_HISTORY,
+                    })
+                    .unwrap_or_default()
+            };
+            let on_target = read(Some(&action.target), None);
+            let of_runbook = if g.rate_limit.is_some() {
+                read(None, Some(&rb.name.value))
+            } else {
+                Vec::new()
+            };
+            let history = History {
+                on_target: &on_target,
+                of_runbook: &of_runbook,
+                dry_run: dry,
+            };
+            match g.check(&action.executor, now, history) {
+                Verdict::Go => break,
+                Verdict::Block { guard, reason } => {
+                    return Err(self.block(run, action, guard, &reason, actor));
+                }
+                Verdict::Wait {
+                    guard,
+                    until,
+                    reason,
+                } => {
+                    if !announced {
+                        self.event(
+                            iid,
+                            "guard",
+                            actor,
+                            &format!("step {:?} waits: {guard}: {reason}", action.step_name),
+                            json!({"guard": guard, "until": until, "step": action.step}),
+                        );
+                        announced = true;
+                    }
+                    let d =
+                        std::time::Duration::from_millis(until.saturating_sub(now).max(1) as u64);
+                    if self.sleep_unless_resolved(iid, d).await {
+                        return Err(StepOutcome::IncidentResolved);
+                    }
+                }
+            }
+        }
+        if let Some(c) = &g.concurrency {
+            let admitted = self.pools.lock().unwrap_or_else(|p| p.into_inner()).admit(
+                &c.group,
+                c.limit(),
+                &action.target,
+                run.id,
+            );
+            if let Err(reason) = admitted {
+                return Err(self.block(run, action, "concurrency", &reason, actor));
+            }
+        }
+        Ok(())
+    }
+
+    /// Record that guard `guard` held `action` back.
+    fn block(
+        &self,
+        run: &Run,
+        action: &Action,
+        guard: &str,
+        reason: &str,
+        actor: &str,
+    ) -> StepOutcome {
+        let iid = run.incident_id;
+        if self.is_resolved(iid) {
+            return StepOutcome::IncidentResolved;
+        }
+        let detail = format!("guard {guard}: {reason}");
+        let now = now_millis();
+        let blocked = Action {
+            state: ActionState::Blocked,
+            intended_at: now,
+            finished_at: Some(now),
+            detail: Some(detail.clone()),
+            ..action.clone()
+        };
+        if let Err(e) = self.store.journal_intend(&blocked) {
+            tracing::error!(incident = iid, error = %e, "cannot journal a guard block");
+        }
+        self.metrics
+            .guard_blocks
+            .get_or_create(&GuardLabels {
+                guard: guard.to_string(),
+            })
+            .inc();
+        self.count(&action.executor, "blocked");
+        self.event(
+            iid,
+            "guard",
+            actor,
+            &format!(
+                "step {:?} on {} held by guard {guard}: {reason}",
+                action.step_name, action.target
+            ),
+            json!({"guard": guard, "reason": reason, "target": action.target, "idempotency_key": action.idempotency_key}),
+        );
+        tracing::warn!(incident = iid, guard, target = %action.target, reason, "guard rail held an action back");
+        StepOutcome::Blocked(detail)
     }
 
     fn is_resolved(&self, iid: i64) -> bool {

@@ -62,6 +62,8 @@ pub enum RunState {
     Failed,
     /// Stopped because the incident resolved or the runbook disappeared.
     Aborted,
+    /// A guard rail held a step back; it escalated.
+    Blocked,
 }
 
 impl RunState {
@@ -73,6 +75,7 @@ impl RunState {
             RunState::Completed => "completed",
             RunState::Failed => "failed",
             RunState::Aborted => "aborted",
+            RunState::Blocked => "blocked",
         }
     }
     /// Parse the stored form.
@@ -83,6 +86,7 @@ impl RunState {
             "completed" => RunState::Completed,
             "failed" => RunState::Failed,
             "aborted" => RunState::Aborted,
+            "blocked" => RunState::Blocked,
             _ => return None,
         })
     }
@@ -121,6 +125,8 @@ pub enum ActionState {
     Interrupted,
     /// Dry run: recorded, not executed.
     DryRun,
+    /// A guard rail held it back; `detail` says which and why.
+    Blocked,
 }
 
 impl ActionState {
@@ -132,6 +138,7 @@ impl ActionState {
             ActionState::Failed => "failed",
             ActionState::Interrupted => "interrupted",
             ActionState::DryRun => "dry_run",
+            ActionState::Blocked => "blocked",
         }
     }
     /// Parse the stored form.
@@ -142,6 +149,7 @@ impl ActionState {
             "failed" => ActionState::Failed,
             "interrupted" => ActionState::Interrupted,
             "dry_run" => ActionState::DryRun,
+            "blocked" => ActionState::Blocked,
             _ => return None,
         })
     }
@@ -165,6 +173,11 @@ pub struct Action {
     pub attempt: u32,
     /// Executor kind.
     pub executor: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// What it acts on, as `<kind>:<target>` (`restart:web`): the key the
+    /// per-target lock and the guard rails use.
+    pub target: String,
     /// Parameters as JSON (no secrets).
     pub params: serde_json::Value,
     /// State.
@@ -175,6 +188,36 @@ pub struct Action {
     pub finished_at: Option<Millis>,
     /// Result or error.
     pub detail: Option<String>,
+    /// Whether the step's `verify` passed after this action (None: not checked).
+    pub verified: Option<bool>,
+    /// When the verification ended.
+    pub verified_at: Option<Millis>,
+}
+
+impl Action {
+    /// The action ran, or may have run (not a dry run, not blocked).
+    pub fn acted(&self) -> bool {
+        matches!(
+            self.state,
+            ActionState::Intended
+                | ActionState::Succeeded
+                | ActionState::Failed
+                | ActionState::Interrupted
+        )
+    }
+}
+
+/// Which journal entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    /// Only actions on this target (`restart:web`).
+    pub target: Option<String>,
+    /// Only actions of this runbook.
+    pub runbook: Option<String>,
+    /// Only actions intended at or after this time.
+    pub since: Millis,
+    /// The newest this many (still returned oldest first).
+    pub limit: usize,
 }
 
 /// Filter for listing incidents.
@@ -256,6 +299,10 @@ pub trait Store: Send + Sync {
     fn journal_for_run(&self, run_id: i64) -> StoreResult<Vec<Action>>;
     /// All actions of an incident, in order.
     fn journal_for_incident(&self, incident_id: i64) -> StoreResult<Vec<Action>>;
+    /// Record whether the step's verification passed after this action.
+    fn journal_verified(&self, key: &str, passed: bool, at: Millis) -> StoreResult<()>;
+    /// Recent actions across runs, oldest first: what guard rails count.
+    fn recent_actions(&self, filter: &ActionFilter) -> StoreResult<Vec<Action>>;
 
     /// Save learnt model states of a detector (per label set, serialised),
     /// under a fingerprint of its configuration; states saved under another

@@ -11,11 +11,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::process::{GroupGuard, child_command, read_limited};
+use super::{ActionOutcome, ExecFuture, Executor, StepContext};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
-
-use super::{ActionOutcome, ExecFuture, Executor, StepContext};
 
 /// Parameters of a command step.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -57,30 +56,8 @@ pub fn env_name(label: &str) -> String {
         .collect()
 }
 
-/// Kills the process group when dropped (timeout or cancellation).
-struct GroupGuard(Option<i32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
+/// Most bytes of stdout and of stderr kept in the action's details.
 const OUTPUT_LIMIT: u64 = 4096;
-
-/// Keep the first few KiB of a stream and drain the rest, so the child never
-/// blocks on a full pipe.
-async fn read_limited<R: tokio::io::AsyncRead + Unpin>(r: &mut R) -> String {
-    let mut buf = Vec::new();
-    let _ = (&mut *r).take(OUTPUT_LIMIT).read_to_end(&mut buf).await;
-    let _ = tokio::io::copy(r, &mut tokio::io::sink()).await;
-    String::from_utf8_lossy(&buf).into_owned()
-}
 
 impl Executor for Command {
     fn kind(&self) -> &'static str {
@@ -94,17 +71,14 @@ impl Executor for Command {
             "cwd": self.params.cwd,
         })
     }
+    fn target(&self, _ctx: &StepContext) -> String {
+        self.params.argv.join(" ")
+    }
     fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a> {
         Box::pin(async move {
             let p = &self.params;
-            let mut cmd = tokio::process::Command::new(&p.argv[0]);
-            cmd.args(&p.argv[1..])
-                .envs(&p.env)
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .process_group(0)
-                .kill_on_drop(true);
+            let mut cmd = child_command(&p.argv);
+            cmd.envs(&p.env);
             if let Some(d) = &p.cwd {
                 cmd.current_dir(d);
             }
@@ -124,26 +98,22 @@ impl Executor for Command {
             for (k, v) in &i.labels {
                 cmd.env(format!("MEDIC_LABEL_{}", env_name(k)), v);
             }
-            // SAFETY: prctl is async-signal-safe; called in the child between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
             let mut child = cmd
                 .spawn()
                 .map_err(|e| format!("spawn {:?}: {e}", p.argv[0]))?;
-            let _guard = GroupGuard(child.id().map(|p| p as i32));
+            let _guard = GroupGuard::new(child.id());
             let mut out = child.stdout.take().expect("piped");
             let mut err = child.stderr.take().expect("piped");
-            let (status, stdout, stderr) =
-                tokio::join!(child.wait(), read_limited(&mut out), read_limited(&mut err));
+            let (status, stdout, stderr) = tokio::join!(
+                child.wait(),
+                read_limited(&mut out, OUTPUT_LIMIT),
+                read_limited(&mut err, OUTPUT_LIMIT)
+            );
             let status = status.map_err(|e| format!("wait: {e}"))?;
             let details = serde_json::json!({
                 "exit_code": status.code(),
-                "stdout": stdout,
-                "stderr": stderr,
+                "stdout": stdout.text,
+                "stderr": stderr.text,
             });
             if status.success() {
                 Ok(ActionOutcome {
@@ -154,7 +124,7 @@ impl Executor for Command {
                 Err(format!(
                     "{:?} failed: {status}; stderr: {}",
                     p.argv[0],
-                    stderr.trim()
+                    stderr.text.trim()
                 ))
             }
         })

@@ -58,6 +58,9 @@ impl Executor for Http {
             "expect_status": self.params.expect_status,
         })
     }
+    fn target(&self, _ctx: &StepContext) -> String {
+        format!("{} {}", self.params.method, self.params.url)
+    }
     fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a> {
         Box::pin(async move {
             let p = &self.params;

@@ -45,6 +45,9 @@ impl Executor for Notify {
             "headers": self.params.headers.keys().collect::<Vec<_>>(),
         })
     }
+    fn target(&self, _ctx: &StepContext) -> String {
+        self.params.url.clone()
+    }
     fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a> {
         Box::pin(async move {
             let i = &ctx.incident;

@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ActionOutcome, ExecFuture, Executor, StepContext};
+use super::{ActionOutcome, ExecFuture, Executor, StepContext, template};
 use crate::config::duration::Duration;
 use crate::services::{StopOptions, StopSignal, Supervisor};
 
@@ -11,7 +11,8 @@ use crate::services::{StopOptions, StopSignal, Supervisor};
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartParams {
-    /// Name of a service under `services:` in `medic.yaml`.
+    /// Name of a service under `services:` in `medic.yaml`, or a template
+    /// naming one, e.g. `"{{ labels.service }}"`.
     pub service: String,
     /// Stop the old process with this signal instead of the service's
     /// `stop_signal` (e.g. `KILL` for a hung process).
@@ -46,12 +47,16 @@ impl Executor for Restart {
             "grace": self.params.grace,
         })
     }
-    fn execute<'a>(&'a self, _ctx: &'a StepContext) -> ExecFuture<'a> {
+    fn target(&self, ctx: &StepContext) -> String {
+        template::render(&self.params.service, ctx, template::raw)
+    }
+    fn execute<'a>(&'a self, ctx: &'a StepContext) -> ExecFuture<'a> {
         Box::pin(async move {
+            let service = self.target(ctx);
             let o = self
                 .supervisor
                 .restart_with(
-                    &self.params.service,
+                    &service,
                     StopOptions {
                         signal: self.params.stop_signal,
                         grace: self.params.grace.map(Duration::std),
@@ -62,7 +67,7 @@ impl Executor for Restart {
             Ok(ActionOutcome {
                 summary: format!(
                     "restarted {} (pid {} → {})",
-                    self.params.service,
+                    service,
                     o.old_pid
                         .map(|p| p.to_string())
                         .unwrap_or_else(|| "none".into()),

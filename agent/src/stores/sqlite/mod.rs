@@ -10,7 +10,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{
-    Action, ActionState, Detection, IncidentFilter, Run, RunState, Store, StoreError, StoreResult,
+    Action, ActionFilter, ActionState, Detection, IncidentFilter, Run, RunState, Store, StoreError,
+    StoreResult,
 };
 use crate::incidents::{Incident, IncidentState, TimelineEvent};
 use crate::series::{Labels, Millis};
@@ -74,7 +75,11 @@ CREATE TABLE IF NOT EXISTS actions (
   state TEXT NOT NULL,
   intended_at INTEGER NOT NULL,
   finished_at INTEGER,
-  detail TEXT
+  detail TEXT,
+  runbook TEXT NOT NULL DEFAULT '',
+  target TEXT NOT NULL DEFAULT '',
+  verified INTEGER,
+  verified_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS actions_run ON actions(run_id, seq);
 CREATE TABLE IF NOT EXISTS model_states (
@@ -86,6 +91,33 @@ CREATE TABLE IF NOT EXISTS model_states (
   PRIMARY KEY (detector, labels)
 );
 "#;
+
+/// Columns added after the first release, for databases made before them.
+const ACTION_COLUMNS_ADDED: &[(&str, &str)] = &[
+    ("runbook", "TEXT NOT NULL DEFAULT ''"),
+    ("target", "TEXT NOT NULL DEFAULT ''"),
+    ("verified", "INTEGER"),
+    ("verified_at", "INTEGER"),
+];
+
+/// Indexes on added columns: created after the columns exist.
+const INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS actions_target ON actions(target, intended_at);
+CREATE INDEX IF NOT EXISTS actions_runbook ON actions(runbook, intended_at);
+"#;
+
+fn migrate(c: &Connection) -> rusqlite::Result<()> {
+    let have: Vec<String> = c
+        .prepare("SELECT name FROM pragma_table_info('actions')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (col, ty) in ACTION_COLUMNS_ADDED {
+        if !have.iter().any(|h| h == col) {
+            c.execute_batch(&format!("ALTER TABLE actions ADD COLUMN {col} {ty}"))?;
+        }
+    }
+    c.execute_batch(INDEXES)
+}
 
 const INCIDENT_COLS: &str = "id, fingerprint, detector, labels, severity, state, summary, opened_at, updated_at, resolved_at, acked_by, acked_at, occurrences";
 
@@ -122,7 +154,7 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
-const ACTION_COLS: &str = "idempotency_key, run_id, incident_id, step, step_name, attempt, executor, params, state, intended_at, finished_at, detail";
+const ACTION_COLS: &str = "idempotency_key, run_id, incident_id, step, step_name, attempt, executor, params, state, intended_at, finished_at, detail, runbook, target, verified, verified_at";
 
 fn action_row(r: &Row<'_>) -> rusqlite::Result<Action> {
     let params: String = r.get(7)?;
@@ -140,6 +172,10 @@ fn action_row(r: &Row<'_>) -> rusqlite::Result<Action> {
         intended_at: r.get(9)?,
         finished_at: r.get(10)?,
         detail: r.get(11)?,
+        runbook: r.get(12)?,
+        target: r.get(13)?,
+        verified: r.get(14)?,
+        verified_at: r.get(15)?,
     })
 }
 
@@ -169,6 +205,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(be)?;
         conn.execute_batch(SCHEMA).map_err(be)?;
+        migrate(&conn).map_err(be)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -439,8 +476,8 @@ impl Store for SqliteStore {
     fn journal_intend(&self, a: &Action) -> StoreResult<()> {
         let r = self.with(|c| {
             let n = c.execute(
-                &format!("INSERT OR IGNORE INTO actions ({ACTION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-                params![a.idempotency_key, a.run_id, a.incident_id, a.step, a.step_name, a.attempt, a.executor, a.params.to_string(), a.state.as_str(), a.intended_at, a.finished_at, a.detail],
+                &format!("INSERT OR IGNORE INTO actions ({ACTION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
+                params![a.idempotency_key, a.run_id, a.incident_id, a.step, a.step_name, a.attempt, a.executor, a.params.to_string(), a.state.as_str(), a.intended_at, a.finished_at, a.detail, a.runbook, a.target, a.verified, a.verified_at],
             )?;
             Ok(n)
         })?;
@@ -496,6 +533,29 @@ impl Store for SqliteStore {
                 "SELECT {ACTION_COLS} FROM actions WHERE incident_id = ?1 ORDER BY seq"
             ))?;
             let rows = st.query_map([incident_id], action_row)?;
+            rows.collect()
+        })
+    }
+
+    fn journal_verified(&self, key: &str, passed: bool, at: Millis) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE actions SET verified = ?2, verified_at = ?3 WHERE idempotency_key = ?1",
+                params![key, passed, at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn recent_actions(&self, f: &ActionFilter) -> StoreResult<Vec<Action>> {
+        self.with(|c| {
+            let mut st = c.prepare(&format!(
+                "SELECT {ACTION_COLS} FROM (SELECT * FROM actions
+                 WHERE (?1 IS NULL OR target = ?1) AND (?2 IS NULL OR runbook = ?2) AND intended_at >= ?3
+                 ORDER BY seq DESC LIMIT ?4) ORDER BY seq"
+            ))?;
+            let limit = i64::try_from(f.limit).unwrap_or(i64::MAX);
+            let rows = st.query_map(params![f.target, f.runbook, f.since, limit], action_row)?;
             rows.collect()
         })
     }

@@ -67,20 +67,7 @@ fn journal_key_is_unique_and_survives_reopen() {
         let s = SqliteStore::open(&path).unwrap();
         let (i, _) = s.record_firing(&detection("fp", 1)).unwrap();
         let run = s.start_run(i.id, "rb", 2).unwrap();
-        let a = Action {
-            idempotency_key: format!("run-{}/steps[0]/attempt-1", run.id),
-            run_id: run.id,
-            incident_id: i.id,
-            step: "steps[0]".into(),
-            step_name: "restart".into(),
-            attempt: 1,
-            executor: "restart".into(),
-            params: serde_json::json!({"service": "web"}),
-            state: ActionState::Intended,
-            intended_at: 3,
-            finished_at: None,
-            detail: None,
-        };
+        let a = action(run.id, i.id, 1, "restart:web", 3);
         s.journal_intend(&a).unwrap();
         assert!(matches!(s.journal_intend(&a), Err(StoreError::Conflict(_))));
         // Dropped here without finishing: as if medic died mid-action.
@@ -91,5 +78,100 @@ fn journal_key_is_unique_and_survives_reopen() {
     let j = s.journal_for_run(runs[0].id).unwrap();
     assert_eq!(j.len(), 1);
     assert_eq!(j[0].state, ActionState::Intended);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn action(run: i64, incident: i64, attempt: u32, target: &str, at: Millis) -> Action {
+    Action {
+        idempotency_key: format!("run-{run}/steps[0]/attempt-{attempt}"),
+        run_id: run,
+        incident_id: incident,
+        step: "steps[0]".into(),
+        step_name: "restart".into(),
+        attempt,
+        executor: "restart".into(),
+        runbook: "rb".into(),
+        target: target.into(),
+        params: serde_json::json!({"service": "web"}),
+        state: ActionState::Intended,
+        intended_at: at,
+        finished_at: None,
+        detail: None,
+        verified: None,
+        verified_at: None,
+    }
+}
+
+#[test]
+fn recent_actions_filter_by_target_runbook_and_time_and_keep_verification() {
+    let s = SqliteStore::memory().unwrap();
+    let (i, _) = s.record_firing(&detection("fp", 1)).unwrap();
+    let run = s.start_run(i.id, "rb", 2).unwrap();
+    for (n, (target, at)) in [
+        ("restart:web", 10),
+        ("restart:db", 20),
+        ("restart:web", 30),
+        ("restart:web", 40),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        s.journal_intend(&action(run.id, i.id, n as u32 + 1, target, at))
+            .unwrap();
+    }
+    s.journal_verified(&format!("run-{}/steps[0]/attempt-3", run.id), true, 35)
+        .unwrap();
+    let web = |since, limit| {
+        s.recent_actions(&ActionFilter {
+            target: Some("restart:web".into()),
+            since,
+            limit,
+            ..ActionFilter::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|a| a.intended_at)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(web(0, 10), vec![10, 30, 40]);
+    assert_eq!(web(20, 10), vec![30, 40]);
+    assert_eq!(web(0, 2), vec![30, 40], "the newest, oldest first");
+    let all = s
+        .recent_actions(&ActionFilter {
+            runbook: Some("rb".into()),
+            limit: 10,
+            ..ActionFilter::default()
+        })
+        .unwrap();
+    assert_eq!(all.len(), 4);
+    assert_eq!(
+        (all[2].verified, all[2].verified_at),
+        (Some(true), Some(35))
+    );
+    assert_eq!(all[1].target, "restart:db");
+}
+
+#[test]
+fn a_database_from_before_guard_rails_is_migrated() {
+    let dir = std::env::temp_dir().join(format!("medic-store-migrate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("medic.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE actions (seq INTEGER PRIMARY KEY AUTOINCREMENT, idempotency_key TEXT NOT NULL UNIQUE,
+             run_id INTEGER NOT NULL, incident_id INTEGER NOT NULL, step TEXT NOT NULL, step_name TEXT NOT NULL,
+             attempt INTEGER NOT NULL, executor TEXT NOT NULL, params TEXT NOT NULL, state TEXT NOT NULL,
+             intended_at INTEGER NOT NULL, finished_at INTEGER, detail TEXT);
+             INSERT INTO actions (idempotency_key, run_id, incident_id, step, step_name, attempt, executor, params, state, intended_at)
+             VALUES ('run-1/steps[0]/attempt-1', 1, 1, 'steps[0]', 'restart', 1, 'restart', '{}', 'succeeded', 5);",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let old = s.journal_get("run-1/steps[0]/attempt-1").unwrap().unwrap();
+    assert_eq!((old.target.as_str(), old.verified), ("", None));
+    drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,60 @@
+//! The concurrency / blast-radius guard: which targets of each group runs
+//! are acting on right now. In memory: a run holds its slot until it ends,
+//! and runs resumed after a restart of medic take their slots again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Targets being acted on, per group, and the runs holding each.
+#[derive(Debug, Default)]
+pub struct Pools {
+    groups: BTreeMap<String, BTreeMap<String, BTreeSet<i64>>>,
+}
+
+impl Pools {
+    /// Let run `run` act on `target` in `group` if the target is already held
+    /// (the per-target lock orders them) or fewer than `limit` targets are.
+    /// Otherwise say why not.
+    pub fn admit(
+        &mut self,
+        group: &str,
+        limit: usize,
+        target: &str,
+        run: i64,
+    ) -> Result<(), String> {
+        let held = self.groups.entry(group.to_string()).or_default();
+        if let Some(runs) = held.get_mut(target) {
+            runs.insert(run);
+            return Ok(());
+        }
+        if held.len() >= limit {
+            let names: Vec<&str> = held.keys().map(String::as_str).take(5).collect();
+            return Err(format!(
+                "{} of at most {limit} targets in group {group:?} are already being acted on ({}{})",
+                held.len(),
+                names.join(", "),
+                if held.len() > names.len() {
+                    ", …"
+                } else {
+                    ""
+                }
+            ));
+        }
+        held.entry(target.to_string()).or_default().insert(run);
+        Ok(())
+    }
+
+    /// The run ended: free its slots.
+    pub fn release(&mut self, run: i64) {
+        for held in self.groups.values_mut() {
+            held.retain(|_, runs| {
+                runs.remove(&run);
+                !runs.is_empty()
+            });
+        }
+    }
+
+    /// Targets held in a group.
+    pub fn held(&self, group: &str) -> usize {
+        self.groups.get(group).map_or(0, BTreeMap::len)
+    }
+}
