@@ -5,7 +5,8 @@
 //! when some items were refused; `INVALID_ARGUMENT` when nothing was accepted
 //! and items were invalid (not retried); `RESOURCE_EXHAUSTED` without retry
 //! information when the series limit refused everything (not retried either).
-//! A body tonic cannot decode is refused by tonic itself.
+//! A body that is not protobuf is refused by tonic itself with `INTERNAL`,
+//! as gRPC's status-code guide prescribes for parse errors.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,3 +119,7 @@ pub async fn serve(r: Arc<OtlpReceiver>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "grpc_tests.rs"]
+mod tests;

@@ -181,7 +181,7 @@ proptest! {
 }
 
 /// A receiver whose batches land in the returned channel.
-fn receiver(o: OtlpConfig) -> (Arc<OtlpReceiver>, tokio::sync::mpsc::Receiver<Batch>) {
+pub fn receiver(o: OtlpConfig) -> (Arc<OtlpReceiver>, tokio::sync::mpsc::Receiver<Batch>) {
     let (batches, rx) = tokio::sync::mpsc::channel(64);
     let (engine, _) = tokio::sync::mpsc::channel(1);
     let ctx = SourceContext {
