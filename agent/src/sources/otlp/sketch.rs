@@ -76,7 +76,9 @@ impl Sketch {
             self.bins = vec![0; (hi - lo + 1) as usize];
             return lo;
         }
-        if lo == cur_lo && hi == cur_hi {
+        if lo == cur_lo {
+            // Growing at the top only: amortized, no copy.
+            self.bins.resize((hi - lo + 1) as usize, 0);
             return lo;
         }
         let mut bins = vec![0; (hi - lo + 1) as usize];
