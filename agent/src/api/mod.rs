@@ -37,7 +37,7 @@ pub struct ApiState {
     pub ready: Arc<AtomicBool>,
     /// Supervised services.
     pub supervisor: Supervisor,
-    /// Push receivers (remote_write, Alertmanager) in force.
+    /// Push receivers (remote_write, Alertmanager, OTLP) in force.
     pub push: Arc<crate::sources::push::PushRegistry>,
     /// Recent series values.
     pub series: Arc<crate::series::cache::SeriesCache>,
@@ -52,6 +52,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/alertmanager",
             post(crate::sources::alertmanager::handle),
         )
+        .route("/v1/traces", post(crate::sources::otlp::http::traces))
+        .route("/v1/metrics", post(crate::sources::otlp::http::metrics))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state.push.clone());
     Router::new()

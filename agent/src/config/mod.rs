@@ -404,7 +404,9 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
             ),
             SourceKind::ExecProbe(k) => (usize::from(!k.argv.is_empty()), 1),
             SourceKind::Promql(k) => (k.queries.len(), 1),
-            SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => (1, 1),
+            SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) | SourceKind::Otlp(_) => {
+                (1, 1)
+            }
         };
         if s.kind.is_push() && !push_kinds.insert(s.kind.name()) {
             errors.push(err_at(
@@ -416,6 +418,15 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                     s.kind.name()
                 ),
             ));
+        }
+        if let SourceKind::Otlp(k) = &s.kind {
+            for p in k.problems() {
+                errors.push(err_at(
+                    file,
+                    &s.name,
+                    format!("source {:?}: {p}", s.name.value),
+                ));
+            }
         }
         if let SourceKind::Promql(k) = &s.kind {
             if k.queries.is_empty() {

@@ -106,6 +106,48 @@ fn wrong_type_names_line_and_column() {
 }
 
 #[test]
+fn otlp_source_settings_are_checked_where_written() {
+    let otlp = |name: &str, extra: &str| format!("  - name: {name}\n    kind: otlp\n{extra}");
+    let good = GOOD.replace(
+        "detectors:\n",
+        &format!(
+            "{}detectors:\n",
+            otlp(
+                "otel",
+                "    grpc_listen: 127.0.0.1:4317\n    red: {attributes: [http.route]}\n"
+            )
+        ),
+    );
+    let (_d, p) = setup("otlp-good", &good, &[]);
+    load(&p).unwrap_or_else(|e| panic!("{e}"));
+
+    let bad = GOOD.replace(
+        "detectors:\n",
+        &format!(
+            "{}detectors:\n",
+            otlp(
+                "otel",
+                "    grpc_listen: somewhere\n    red: {quantiles: [0.5, 2]}\n"
+            )
+        ),
+    );
+    let (_d, p) = setup("otlp-bad", &bad, &[]);
+    let e = load(&p).expect_err("must fail");
+    assert_eq!(e.0.len(), 2, "{e}");
+    assert!(e.0.iter().all(|e| e.line == 11), "{e}");
+    assert!(e.0[0].message.contains("grpc_listen"), "{e}");
+    assert!(e.0[1].message.contains("quantiles"), "{e}");
+
+    let two = GOOD.replace(
+        "detectors:\n",
+        &format!("{}{}detectors:\n", otlp("a", ""), otlp("b", "")),
+    );
+    let (_d, p) = setup("otlp-two", &two, &[]);
+    let e = only_error(&p);
+    assert!(e.message.contains("only one otlp source"), "{e}");
+}
+
+#[test]
 fn unknown_executor_kind_in_runbook() {
     let bad = GOOD_RB.replace("kind: restart", "kind: reboot_universe");
     let (_d, p) = setup("kind", GOOD, &[("r.yaml", &bad)]);

@@ -6,6 +6,7 @@
 
 pub mod alertmanager;
 pub mod dns_sd;
+pub mod otlp;
 pub mod probe;
 pub mod promql;
 pub mod push;
@@ -73,6 +74,9 @@ pub enum SourceKind {
     RemoteWrite(remote_write::RemoteWriteConfig),
     /// Alertmanager webhook receiver at `POST /api/v1/alertmanager`.
     Alertmanager(alertmanager::AlertmanagerConfig),
+    /// OTLP receiver: traces (as RED series) and metrics at `POST /v1/traces`
+    /// and `POST /v1/metrics`, and over gRPC on `grpc_listen`.
+    Otlp(otlp::OtlpConfig),
 }
 
 impl SourceKind {
@@ -86,6 +90,7 @@ impl SourceKind {
             SourceKind::Promql(_) => "promql",
             SourceKind::RemoteWrite(_) => "remote_write",
             SourceKind::Alertmanager(_) => "alertmanager",
+            SourceKind::Otlp(_) => "otlp",
         }
     }
 
@@ -93,7 +98,7 @@ impl SourceKind {
     pub fn is_push(&self) -> bool {
         matches!(
             self,
-            SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_)
+            SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) | SourceKind::Otlp(_)
         )
     }
 }
@@ -151,6 +156,7 @@ pub fn spawn(cfg: SourceConfig, ctx: SourceContext) -> JoinHandle<()> {
             SourceKind::Promql(p) => promql::run(&cfg, p, &ctx).await,
             SourceKind::RemoteWrite(r) => remote_write::run(&cfg, r, &ctx).await,
             SourceKind::Alertmanager(a) => alertmanager::run(&cfg, a, &ctx).await,
+            SourceKind::Otlp(o) => otlp::run(&cfg, o, &ctx).await,
             _ => targets::run_source(cfg, ctx).await,
         }
     })

@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 
+use axum::http::StatusCode;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -302,6 +304,28 @@ pub struct PushRegistry {
     pub remote_write: Arc<Slot<Receiver<super::remote_write::RemoteWriteConfig>>>,
     /// `POST /api/v1/alertmanager`.
     pub alertmanager: Arc<Slot<Receiver<super::alertmanager::AlertmanagerConfig>>>,
+    /// `POST /v1/traces`, `POST /v1/metrics`.
+    pub otlp: Arc<Slot<super::otlp::OtlpReceiver>>,
+}
+
+/// Why a request was refused: the HTTP status and a reason for the sender.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    /// 4xx status.
+    pub status: StatusCode,
+    /// Counted as `reason` in `medic_source_errors_total`.
+    pub reason: &'static str,
+    /// Human-readable detail, sent back.
+    pub message: String,
+}
+
+/// A [`Refusal`].
+pub fn refuse(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal {
+        status,
+        reason,
+        message: message.into(),
+    }
 }
 
 /// Read a request body up to `limit` bytes: `Err(413 text)` beyond it.

@@ -65,9 +65,10 @@ fn static_and_files(cfg: &SourceConfig) -> (Vec<String>, Vec<PathBuf>) {
         SourceKind::HttpProbe(p) => (p.targets.clone(), p.file_sd.clone()),
         SourceKind::TcpProbe(p) => (p.targets.clone(), p.file_sd.clone()),
         SourceKind::ExecProbe(_) => (vec![cfg.name.value.clone()], vec![]),
-        SourceKind::Promql(_) | SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => {
-            (vec![], vec![])
-        }
+        SourceKind::Promql(_)
+        | SourceKind::RemoteWrite(_)
+        | SourceKind::Alertmanager(_)
+        | SourceKind::Otlp(_) => (vec![], vec![]),
     }
 }
 
@@ -203,7 +204,10 @@ fn spawn_target(cfg: &SourceConfig, ctx: &SourceContext, target: Target) -> Join
                 probe::run_target(&cfg, &ctx, target).await
             }
             // Not target-based: started by `sources::spawn` directly.
-            SourceKind::Promql(_) | SourceKind::RemoteWrite(_) | SourceKind::Alertmanager(_) => {}
+            SourceKind::Promql(_)
+            | SourceKind::RemoteWrite(_)
+            | SourceKind::Alertmanager(_)
+            | SourceKind::Otlp(_) => {}
         }
     })
 }

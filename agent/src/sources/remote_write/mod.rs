@@ -21,7 +21,7 @@ use prost::Message;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::push::{IngestLimits, PushRegistry, Receiver, read_body, series_key};
+use super::push::{IngestLimits, PushRegistry, Receiver, Refusal, read_body, refuse, series_key};
 use super::{SourceConfig, SourceContext};
 use crate::series::{Labels, Sample, now_millis};
 
@@ -36,25 +36,6 @@ pub struct RemoteWriteConfig {
 
 /// Prometheus's staleness marker: a NaN with this exact bit pattern.
 pub const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
-
-/// Why a request was refused: the HTTP status and a reason for the sender.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Refusal {
-    /// 4xx status.
-    pub status: StatusCode,
-    /// Counted as `reason` in `medic_source_errors_total`.
-    pub reason: &'static str,
-    /// Human-readable detail, sent back.
-    pub message: String,
-}
-
-fn refuse(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Refusal {
-    Refusal {
-        status,
-        reason,
-        message: message.into(),
-    }
-}
 
 /// Decompress and decode a remote_write body into samples (sorted by time,
 /// each series' samples in order). Pure: the fuzz target calls this.
