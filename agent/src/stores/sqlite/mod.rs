@@ -169,6 +169,7 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(be)?;
         conn.execute_batch(SCHEMA).map_err(be)?;
+        conn.execute_batch(oncall::SCHEMA).map_err(be)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -550,6 +551,8 @@ impl Store for SqliteStore {
         })
     }
 }
+
+mod oncall;
 
 #[cfg(test)]
 mod tests;
