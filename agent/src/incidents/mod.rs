@@ -91,6 +91,31 @@ impl Incident {
     }
 }
 
+#[cfg(test)]
+impl Incident {
+    /// A firing critical incident opened at 0, for tests.
+    pub fn example(id: i64, detector: &str, labels: &[(&str, &str)]) -> Incident {
+        Incident {
+            id,
+            fingerprint: format!("fp{id}"),
+            detector: detector.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            severity: "critical".into(),
+            state: IncidentState::Firing,
+            summary: format!("{detector} is down"),
+            opened_at: 0,
+            updated_at: 0,
+            resolved_at: None,
+            acked_by: None,
+            acked_at: None,
+            occurrences: 1,
+        }
+    }
+}
+
 /// One entry in an incident's timeline.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TimelineEvent {
