@@ -53,6 +53,15 @@ pub struct ExecutorLabels {
     pub executor: String,
 }
 
+/// Labels `{notifier, outcome}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// Notifier name.
+    pub notifier: String,
+    /// `sent`, `failed` (an attempt; it is retried) or `gave_up`.
+    pub outcome: String,
+}
+
 /// Labels `{result}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -78,6 +87,8 @@ pub struct Metrics {
     pub step_duration: Family<ExecutorLabels, Histogram>,
     /// Config reloads by result.
     pub reloads: Family<ResultLabels, Counter>,
+    /// Notification delivery attempts by notifier and outcome.
+    pub notifications: Family<NotificationLabels, Counter>,
     registry: Registry,
 }
 
@@ -137,7 +148,14 @@ impl Metrics {
             "Configuration reloads by result",
             reloads.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification delivery attempts by notifier and outcome",
+            notifications.clone(),
+        );
         Metrics {
+            notifications,
             samples_ingested,
             source_errors,
             active_series,
