@@ -106,7 +106,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         metrics.clone(),
         runner.clone(),
         series.clone(),
-    );
+    )
+    .with_flapping(loaded.config.flapping.clone());
     tokio::spawn(engine.run(batch_rx, cmd_rx));
 
     // Resume runs a crash interrupted.
@@ -216,6 +217,7 @@ async fn reload(
             .send(engine::Command::Reload {
                 detectors: new.config.detectors.clone(),
                 runbooks: runbook_list(&new),
+                flapping: new.config.flapping.clone(),
                 done,
             })
             .await

@@ -394,3 +394,55 @@ fn a_silence_holds_notifications_until_it_ends_and_bad_matchers_are_refused() {
     );
     assert!(timeline_has(&detail(&m, &id), "notifications resume"));
 }
+
+#[test]
+fn a_flapping_incident_is_notified_once_and_held_open_until_it_settles() {
+    let hook = ok_server();
+    let dir = TempDir::new("oncall-flap");
+    let config = format!(
+        "{}flapping:\n  changes: 2\n  window: 1m\n  settle: 3s\n",
+        one_level(
+            "hook",
+            &format!(
+                "    kind: webhook\n    url: http://127.0.0.1:{}/hook\n",
+                hook.port
+            )
+        )
+    );
+    let m = Medic::start(&dir, &config, &[]);
+    // Fire and clear three times: the third change marks it flapping.
+    for _ in 0..3 {
+        alert(&m, "Bouncy", &[], true);
+        alert(&m, "Bouncy", &[], false);
+    }
+    let flapping = m.wait_incident("Bouncy", Duration::from_secs(20), |d| {
+        timeline_has(d, "marked flapping")
+    });
+    let id = flapping["incident"]["id"].clone();
+    assert!(
+        timeline_has(&flapping, "held open until clear for 3s"),
+        "{flapping}"
+    );
+    assert_eq!(
+        flapping["incident"]["state"], "firing",
+        "held open: {flapping}"
+    );
+    assert_eq!(
+        m.incidents().len(),
+        2,
+        "the bounces after it opened no new incident"
+    );
+    let d = wait_for(Duration::from_secs(20), "resolved once settled", || {
+        let d = detail(&m, &id);
+        (d["incident"]["state"] == "resolved").then_some(d)
+    });
+    assert!(timeline_has(&d, "settled after flapping"), "{d}");
+    wait_for(Duration::from_secs(10), "the resolved notification", || {
+        (bodies_for(&hook, &id).len() >= 2).then_some(())
+    });
+    let events: Vec<Value> = bodies_for(&hook, &id)
+        .iter()
+        .map(|b| b["event"].clone())
+        .collect();
+    assert_eq!(events, [json!("opened"), json!("resolved")]);
+}

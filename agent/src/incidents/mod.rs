@@ -5,6 +5,8 @@
 //! firing → (acknowledged) → recovering → resolved. Every transition is a
 //! timeline event with time, cause and actor.
 
+pub mod flapping;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -277,6 +277,14 @@ pub fn validate(c: &crate::config::MedicConfig) -> Vec<(Option<&Spanned<String>>
             }
         }
     }
+    if let Some(f) = &c.flapping
+        && (f.changes == 0 || f.window.millis() <= 0 || f.settle.millis() <= 0)
+    {
+        out.push((
+            None,
+            "flapping: changes, window and settle must be above 0".to_string(),
+        ));
+    }
     if let Some(u) = &c.external_url
         && reqwest::Url::parse(u).is_err()
     {
