@@ -69,6 +69,9 @@ pub struct MedicConfig {
     /// incidents matching `target` with the same `equal` labels.
     #[serde(default)]
     pub inhibit_rules: Vec<crate::oncall::InhibitRule>,
+    /// Weekly windows during which matching incidents are not notified.
+    #[serde(default)]
+    pub maintenance_windows: Vec<crate::oncall::maintenance::MaintenanceWindow>,
     /// Hold incidents that keep changing state open until they settle.
     #[serde(default)]
     pub flapping: Option<crate::incidents::flapping::FlappingConfig>,

@@ -208,6 +208,8 @@ routes:
     policy: web
 inhibit_rules:
   - {source: '{alertname="node-down"}', target: '{service="web"}', equal: [node]}
+maintenance_windows:
+  - {name: sunday-patching, matchers: '{env="prod"}', weekdays: [sun], start: "02:00", duration: 2h}
 "#;
 
 #[test]
@@ -217,6 +219,7 @@ fn a_full_oncall_section_loads() {
     assert_eq!(l.external_url(), "https://medic.example.com");
     assert_eq!(l.config.notifiers.len(), 5);
     assert_eq!(l.config.escalation_policies[0].levels[1].notify.len(), 3);
+    assert_eq!(l.config.maintenance_windows[0].start.value, "02:00");
 }
 
 #[test]
@@ -231,7 +234,8 @@ fn oncall_mistakes_point_at_their_line() {
         .replace(
             "    text: \"{{ incident.summary }} {{ ack_url }}\"",
             "    text: \"{{ nope }}\"",
-        );
+        )
+        .replace("start: \"02:00\"", "start: \"2am\"");
     let (_d, p) = setup("oncall-bad", &bad, &[]);
     let e = load(&p).unwrap_err().to_string();
     for (needle, line) in [
@@ -239,6 +243,7 @@ fn oncall_mistakes_point_at_their_line() {
         ("no escalation policy named \"webb\"", 27),
         ("inhibit_rules:", 29),
         ("text: unknown template name \"nope\"", 3),
+        ("maintenance window \"sunday-patching\": start \"2am\"", 31),
     ] {
         let l = e
             .lines()

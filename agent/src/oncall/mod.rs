@@ -2,13 +2,14 @@
 //!
 //! The stages an incident passes, each in its own file:
 //! route (`routes:` → an escalation policy) → mute (silences, inhibition:
-//! `mute.rs`) → escalate (`escalation.rs`, a pure planner: which level or
+//! `mute.rs`; weekly maintenance windows: `maintenance.rs`) → escalate (`escalation.rs`, a pure planner: which level or
 //! reminder is due, acks and resolves announced) → outbox (the store) →
 //! deliver (`scheduler.rs`: retries with back-off, outcome in the timeline).
 //! Acknowledgement links are signed in `links.rs`.
 
 pub mod escalation;
 pub mod links;
+pub mod maintenance;
 pub mod mute;
 pub mod scheduler;
 
@@ -138,6 +139,8 @@ pub struct Oncall {
     pub routes: Vec<Route>,
     /// Inhibition rules.
     pub inhibit: Vec<InhibitRule>,
+    /// Recurring maintenance windows.
+    pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// Link signing.
     pub links: Arc<AckSigner>,
 }
@@ -170,6 +173,7 @@ impl Oncall {
                 .collect(),
             routes: c.routes.clone(),
             inhibit: c.inhibit_rules.clone(),
+            maintenance: c.maintenance_windows.clone(),
             links: Arc::new(AckSigner::new(
                 secret,
                 &l.external_url(),
@@ -275,6 +279,14 @@ pub fn validate(c: &crate::config::MedicConfig) -> Vec<(Option<&Spanned<String>>
             if let Err(e) = crate::series::selector::Selector::matchers_only(m) {
                 out.push((Some(m), format!("inhibit_rules: {}", e.message)));
             }
+        }
+    }
+    for w in &c.maintenance_windows {
+        for p in w.check() {
+            out.push((
+                Some(&w.name),
+                format!("maintenance window {:?}: {p}", w.name.value),
+            ));
         }
     }
     if let Some(f) = &c.flapping

@@ -1,4 +1,4 @@
-//! Muting: silences and inhibition. Both answer one question — should this
+//! Muting: silences, maintenance windows and inhibition. Both answer one question — should this
 //! incident's notifications be held now, and why — and neither changes the
 //! incident itself.
 //!
@@ -11,6 +11,7 @@ use crate::series::{Labels, Millis};
 use crate::stores::oncall::Silence;
 
 use super::InhibitRule;
+use super::maintenance::MaintenanceWindow;
 
 /// The labels matchers see.
 pub fn match_labels(i: &Incident) -> Labels {
@@ -24,15 +25,29 @@ fn matches(matchers: &str, labels: &Labels) -> bool {
     Selector::matchers_only(matchers).is_ok_and(|ms| ms.iter().all(|m| m.matches(labels)))
 }
 
+/// What can hold notifications.
+#[derive(Clone, Copy, Default)]
+pub struct Mutes<'a> {
+    /// Silences (active or not).
+    pub silences: &'a [Silence],
+    /// Maintenance windows.
+    pub windows: &'a [MaintenanceWindow],
+    /// Inhibition rules.
+    pub rules: &'a [InhibitRule],
+    /// Open incidents (possible inhibitors).
+    pub open: &'a [&'a Incident],
+}
+
 /// Why `i`'s notifications are held at `now`, if they are: the first active
-/// silence that matches, else the first open incident that inhibits it.
-pub fn reason(
-    i: &Incident,
-    silences: &[Silence],
-    open: &[&Incident],
-    rules: &[InhibitRule],
-    now: Millis,
-) -> Option<String> {
+/// silence that matches, else a maintenance window, else the first open
+/// incident that inhibits it.
+pub fn reason(i: &Incident, m: Mutes<'_>, now: Millis) -> Option<String> {
+    let Mutes {
+        silences,
+        windows,
+        rules,
+        open,
+    } = m;
     let labels = match_labels(i);
     if let Some(s) = silences
         .iter()
@@ -47,6 +62,9 @@ pub fn reason(
             "silenced by silence {} ({} by {}{comment})",
             s.id, s.matchers, s.created_by
         ));
+    }
+    if let Some(w) = windows.iter().find(|w| w.covers(&labels, now)) {
+        return Some(format!("in maintenance window {}", w.name.value));
     }
     for r in rules {
         if !matches(&r.target, &labels) {
@@ -97,16 +115,20 @@ mod tests {
     fn a_silence_mutes_only_while_active_and_matching() {
         let i = incident(1, "web-down", &[("service", "web")]);
         let s = [silence(r#"{service="web"}"#, 100, 200)];
-        assert_eq!(reason(&i, &s, &[], &[], 50), None);
+        let m = |s| Mutes {
+            silences: s,
+            ..Mutes::default()
+        };
+        assert_eq!(reason(&i, m(&s), 50), None);
         assert_eq!(
-            reason(&i, &s, &[], &[], 100).as_deref(),
+            reason(&i, m(&s), 100).as_deref(),
             Some(r#"silenced by silence 3 ({service="web"} by ann: deploy)"#)
         );
-        assert_eq!(reason(&i, &s, &[], &[], 200), None);
+        assert_eq!(reason(&i, m(&s), 200), None);
         let other = [silence(r#"{service="db"}"#, 0, 1000)];
-        assert_eq!(reason(&i, &other, &[], &[], 100), None);
+        assert_eq!(reason(&i, m(&other), 100), None);
         let by_name = [silence(r#"{alertname="web-down"}"#, 0, 1000)];
-        assert!(reason(&i, &by_name, &[], &[], 100).is_some());
+        assert!(reason(&i, m(&by_name), 100).is_some());
     }
 
     #[test]
@@ -120,16 +142,24 @@ mod tests {
         let node_a = incident(1, "node-down", &[("node", "a")]);
         let node_b = incident(3, "node-down", &[("node", "b")]);
         let rules = [rule];
+        let check = |i: &Incident, open: &[&Incident]| {
+            let m = Mutes {
+                rules: &rules,
+                open,
+                ..Mutes::default()
+            };
+            reason(i, m, 0)
+        };
         assert!(
-            reason(&web, &[], &[&node_a], &rules, 0)
+            check(&web, &[&node_a])
                 .unwrap()
                 .starts_with("inhibited by incident 1")
         );
-        assert_eq!(reason(&web, &[], &[&node_b], &rules, 0), None);
+        assert_eq!(check(&web, &[&node_b]), None);
         // The source does not inhibit itself.
-        assert_eq!(reason(&node_a, &[], &[&node_a], &rules, 0), None);
+        assert_eq!(check(&node_a, &[&node_a]), None);
         let mut resolved = node_a.clone();
         resolved.state = IncidentState::Resolved;
-        assert_eq!(reason(&web, &[], &[&resolved], &rules, 0), None);
+        assert_eq!(check(&web, &[&resolved]), None);
     }
 }

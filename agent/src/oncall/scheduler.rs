@@ -98,7 +98,13 @@ impl Scheduler {
         let open: Vec<&Incident> = active.iter().map(|(_, i)| i).collect();
         for (e, i) in &active {
             let policy = e.policy.as_ref().and_then(|n| oc.policies.get(n));
-            let muted = mute::reason(i, &silences, &open, &oc.inhibit, now);
+            let mutes = mute::Mutes {
+                silences: &silences,
+                windows: &oc.maintenance,
+                rules: &oc.inhibit,
+                open: &open,
+            };
+            let muted = mute::reason(i, mutes, now);
             let mut plan = escalation::plan(e, i, policy, muted.as_deref(), now);
             if plan.is_noop(e) {
                 continue;
