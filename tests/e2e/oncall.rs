@@ -446,3 +446,59 @@ fn a_flapping_incident_is_notified_once_and_held_open_until_it_settles() {
         .collect();
     assert_eq!(events, [json!("opened"), json!("resolved")]);
 }
+
+#[test]
+fn an_ack_lasts_until_resolved_and_a_recurrence_is_notified_again() {
+    let hook = ok_server();
+    let dir = TempDir::new("oncall-rearm");
+    let config = one_level(
+        "hook",
+        &format!(
+            "    kind: webhook\n    url: http://127.0.0.1:{}/hook\n",
+            hook.port
+        ),
+    );
+    let m = Medic::start(&dir, &config, &[]);
+    alert(&m, "Recurring", &[], true);
+    let first = incident(&m, "Recurring")["incident"]["id"].clone();
+    wait_for(Duration::from_secs(20), "first notification", || {
+        bodies_for(&hook, &first).into_iter().next()
+    });
+    let (code, _) = m.post(
+        &format!("/api/v1/incidents/{first}/ack"),
+        &json!({"who": "ann"}),
+    );
+    assert_eq!(code, 200);
+    wait_for(Duration::from_secs(20), "the ack announced", || {
+        (bodies_for(&hook, &first).len() == 2).then_some(())
+    });
+    // Repeats of the firing alert keep the ack (sticky).
+    alert(&m, "Recurring", &[], true);
+    alert(&m, "Recurring", &[], false);
+    let d = wait_for(Duration::from_secs(20), "resolved", || {
+        let d = detail(&m, &first);
+        (d["incident"]["state"] == "resolved").then_some(d)
+    });
+    assert_eq!(d["incident"]["acked_by"], "ann");
+    // It recurs: a new incident, unacknowledged, notified again.
+    alert(&m, "Recurring", &[], true);
+    let second = m.wait_incident("Recurring", Duration::from_secs(20), |d| {
+        d["incident"]["id"] != first
+    })["incident"]
+        .clone();
+    assert!(second["acked_by"].is_null(), "{second}");
+    let opened = wait_for(
+        Duration::from_secs(20),
+        "notification of the recurrence",
+        || bodies_for(&hook, &second["id"]).into_iter().next(),
+    );
+    assert_eq!(opened["event"], "opened");
+    let events: Vec<Value> = bodies_for(&hook, &first)
+        .iter()
+        .map(|b| b["event"].clone())
+        .collect();
+    assert_eq!(
+        events,
+        [json!("opened"), json!("acknowledged"), json!("resolved")]
+    );
+}
