@@ -39,6 +39,24 @@ fn one_level(name: &str, settings: &str) -> String {
     )
 }
 
+/// medic with one webhook notifier `hook` (a receiver answering 200) as the
+/// only level, plus `extra` config. Bind as `let (_dir, hook, m)` so medic
+/// stops before its directory goes.
+fn with_hook(test: &str, extra: &str) -> (TempDir, TestServer, Medic) {
+    let hook = ok_server();
+    let dir = TempDir::new(test);
+    let settings = format!(
+        "    kind: webhook\n    url: http://127.0.0.1:{}/hook\n",
+        hook.port
+    );
+    let m = Medic::start(
+        &dir,
+        &format!("{}{extra}", one_level("hook", &settings)),
+        &[],
+    );
+    (dir, hook, m)
+}
+
 /// The incident a detector opened (waits for it).
 fn incident(m: &Medic, detector: &str) -> Value {
     m.wait_incident(detector, Duration::from_secs(20), |_| true)
@@ -336,16 +354,7 @@ fn a_failing_receiver_gets_the_notification_after_a_retry() {
 
 #[test]
 fn a_silence_holds_notifications_until_it_ends_and_bad_matchers_are_refused() {
-    let hook = ok_server();
-    let dir = TempDir::new("oncall-silence");
-    let config = one_level(
-        "hook",
-        &format!(
-            "    kind: webhook\n    url: http://127.0.0.1:{}/hook\n",
-            hook.port
-        ),
-    );
-    let m = Medic::start(&dir, &config, &[]);
+    let (_dir, hook, m) = with_hook("oncall-silence", "");
     let (code, body) = m.post(
         "/api/v1/silences",
         &json!({"matchers": "{service=~\"(\"}", "created_by": "ann", "duration": "1h"}),
@@ -397,19 +406,10 @@ fn a_silence_holds_notifications_until_it_ends_and_bad_matchers_are_refused() {
 
 #[test]
 fn a_flapping_incident_is_notified_once_and_held_open_until_it_settles() {
-    let hook = ok_server();
-    let dir = TempDir::new("oncall-flap");
-    let config = format!(
-        "{}flapping:\n  changes: 2\n  window: 1m\n  settle: 3s\n",
-        one_level(
-            "hook",
-            &format!(
-                "    kind: webhook\n    url: http://127.0.0.1:{}/hook\n",
-                hook.port
-            )
-        )
+    let (_dir, hook, m) = with_hook(
+        "oncall-flap",
+        "flapping:\n  changes: 2\n  window: 1m\n  settle: 3s\n",
     );
-    let m = Medic::start(&dir, &config, &[]);
     // Fire and clear three times: the third change marks it flapping.
     for _ in 0..3 {
         alert(&m, "Bouncy", &[], true);
@@ -449,16 +449,7 @@ fn a_flapping_incident_is_notified_once_and_held_open_until_it_settles() {
 
 #[test]
 fn an_ack_lasts_until_resolved_and_a_recurrence_is_notified_again() {
-    let hook = ok_server();
-    let dir = TempDir::new("oncall-rearm");
-    let config = one_level(
-        "hook",
-        &format!(
-            "    kind: webhook\n    url: http://127.0.0.1:{}/hook\n",
-            hook.port
-        ),
-    );
-    let m = Medic::start(&dir, &config, &[]);
+    let (_dir, hook, m) = with_hook("oncall-rearm", "");
     alert(&m, "Recurring", &[], true);
     let first = incident(&m, "Recurring")["incident"]["id"].clone();
     wait_for(Duration::from_secs(20), "first notification", || {
