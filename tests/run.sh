@@ -23,9 +23,9 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 
-# --- a Python venv with the real clients (OpenTelemetry SDK) ------------------
+# --- a Python venv with the real clients (OpenTelemetry SDK, aiosmtpd) --------
 export MEDIC_VENV="${MEDIC_VENV:-$HOME/.cache/medic-venv}"
-if ! "$MEDIC_VENV/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http' 2>/dev/null; then
+if ! "$MEDIC_VENV/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, aiosmtpd' 2>/dev/null; then
   /usr/bin/python3 -m venv "$MEDIC_VENV"
   "$MEDIC_VENV/bin/pip" install -q -r tests/requirements.txt
 fi

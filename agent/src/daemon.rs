@@ -52,6 +52,8 @@ fn runbook_list(l: &Loaded) -> Vec<Arc<Runbook>> {
 struct Running {
     loaded: Loaded,
     sources: Vec<JoinHandle<()>>,
+    oncall: crate::oncall::SharedOncall,
+    http: reqwest::Client,
 }
 
 fn start_sources(l: &Loaded, ctx: &SourceContext) -> Vec<JoinHandle<()>> {
@@ -90,6 +92,11 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         supervisor: supervisor.clone(),
         http: http.clone(),
     };
+    let oncall: crate::oncall::SharedOncall = Arc::new(std::sync::RwLock::new(Arc::new(
+        crate::oncall::Oncall::build(&loaded, &http).map_err(|e| anyhow::anyhow!("{e}"))?,
+    )));
+    crate::oncall::scheduler::Scheduler::new(store.clone(), metrics.clone(), oncall.clone())
+        .spawn();
     let runner = Runner::new(store.clone(), metrics.clone(), deps, loaded.config.dry_run);
     let series = Arc::new(SeriesCache::new(CacheLimits::default()));
     let engine = Engine::new(
@@ -99,7 +106,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         metrics.clone(),
         runner.clone(),
         series.clone(),
-    );
+    )
+    .with_flapping(loaded.config.flapping.clone());
     tokio::spawn(engine.run(batch_rx, cmd_rx));
 
     // Resume runs a crash interrupted.
@@ -131,6 +139,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         supervisor: supervisor.clone(),
         push,
         series,
+        oncall: oncall.clone(),
     });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -141,6 +150,8 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let mut running = Running {
         sources: start_sources(&loaded, &ctx),
         loaded,
+        oncall,
+        http: http.clone(),
     };
     ready.store(true, Ordering::Relaxed);
 
@@ -194,6 +205,9 @@ async fn reload(
                 "listen and state_dir cannot change on reload; restart medic for that".to_string(),
             );
         }
+        // Built before anything changes: a notifier whose secret is missing
+        // refuses the whole reload.
+        let oncall = crate::oncall::Oncall::build(&new, &running.http)?;
         supervisor
             .apply(&services(&new))
             .await
@@ -203,6 +217,7 @@ async fn reload(
             .send(engine::Command::Reload {
                 detectors: new.config.detectors.clone(),
                 runbooks: runbook_list(&new),
+                flapping: new.config.flapping.clone(),
                 done,
             })
             .await
@@ -220,6 +235,7 @@ async fn reload(
             new.config.detectors.len(),
             new.runbooks.len()
         );
+        *running.oncall.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(oncall);
         running.loaded = new;
         tracing::info!(%msg, "configuration reloaded");
         Ok(msg)

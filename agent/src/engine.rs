@@ -11,6 +11,7 @@ use medic_detectors::State;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::detectors::{Bound, Change, DetectorConfig, DetectorKind};
+use crate::incidents::flapping::{Flapping, FlappingConfig, Resolve};
 use crate::incidents::{fingerprint, labels_text};
 use crate::runbooks::Runbook;
 use crate::runbooks::runner::Runner;
@@ -28,6 +29,8 @@ pub enum Command {
         detectors: Vec<DetectorConfig>,
         /// New runbooks, in match order.
         runbooks: Vec<Arc<Runbook>>,
+        /// New flap detection settings.
+        flapping: Option<FlappingConfig>,
         /// Answered when applied.
         done: oneshot::Sender<()>,
     },
@@ -95,6 +98,9 @@ pub struct Engine {
     // Open incidents by fingerprint: lets an `ok` evaluation (e.g. the first
     // one after a restart of medic) resolve an incident cheaply.
     open: HashMap<String, i64>,
+    flapping: Option<Flapping>,
+    // Flapping incidents whose detector cleared, held open: fingerprint → cause.
+    held: HashMap<String, String>,
 }
 
 impl Engine {
@@ -127,9 +133,28 @@ impl Engine {
             runner,
             series,
             open,
+            flapping: None,
+            held: HashMap::new(),
         };
         e.update_gauges();
         e
+    }
+
+    /// Hold flapping incidents open (`flapping:` in medic.yaml).
+    pub fn with_flapping(mut self, cfg: Option<FlappingConfig>) -> Self {
+        self.set_flapping(cfg);
+        self
+    }
+
+    fn set_flapping(&mut self, cfg: Option<FlappingConfig>) {
+        let same = match (&self.flapping, &cfg) {
+            (Some(f), Some(c)) => f.config() == c,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.flapping = cfg.map(Flapping::new);
+        }
     }
 
     /// Run until the batch channel closes.
@@ -156,8 +181,9 @@ impl Engine {
                 _ = gauges.tick() => self.update_gauges(),
                 _ = save.tick() => self.save_states(),
                 c = commands.recv() => match c {
-                    Some(Command::Reload { detectors, runbooks, done }) => {
+                    Some(Command::Reload { detectors, runbooks, flapping, done }) => {
                         self.reload(detectors, runbooks);
+                        self.set_flapping(flapping);
                         let _ = done.send(());
                     }
                     Some(Command::External(a)) => self.external(a),
@@ -231,6 +257,17 @@ impl Engine {
     }
 
     fn tick(&mut self, now: i64) {
+        let settled = self
+            .flapping
+            .as_mut()
+            .map(|f| f.settled(now))
+            .unwrap_or_default();
+        for fp in settled {
+            if let Some(cause) = self.held.remove(&fp) {
+                let cause = format!("settled after flapping: {cause}");
+                self.resolve_now(&fp, now, &cause, serde_json::Value::Null);
+            }
+        }
         let mut changes = Vec::new();
         for d in &mut self.detectors {
             changes.extend(d.tick(now));
@@ -270,10 +307,48 @@ impl Engine {
         let Some(id) = self.open.get(&fp).copied() else {
             return;
         };
-        match self.store.record_resolved(&fp, at, cause, evidence) {
+        // Held already: later `ok` evaluations are not new changes.
+        if self.held.contains_key(&fp) {
+            return;
+        }
+        if let Some(f) = &mut self.flapping
+            && let Resolve::Hold { until, first } = f.cleared(&fp, at)
+        {
+            if first {
+                let c = f.config();
+                let _ = self.store.append_event(
+                    id,
+                    at,
+                    "flapping",
+                    "medic",
+                    &format!(
+                        "flapping: more than {} state changes within {}; held open until clear for {}",
+                        c.changes, c.window, c.settle
+                    ),
+                    serde_json::json!({ "until": until }),
+                );
+                tracing::warn!(incident = id, detector = %detector, labels = %labels_text(labels), "incident is flapping; held open");
+            }
+            self.held.insert(fp, cause.to_string());
+            return;
+        }
+        self.resolve_now(&fp, at, cause, evidence);
+    }
+
+    fn resolve_now(
+        &mut self,
+        fp: &str,
+        at: crate::series::Millis,
+        cause: &str,
+        evidence: serde_json::Value,
+    ) {
+        let Some(id) = self.open.get(fp).copied() else {
+            return;
+        };
+        match self.store.record_resolved(fp, at, cause, evidence) {
             Ok(_) => {
-                tracing::info!(incident = id, detector = %detector, labels = %labels_text(labels), "incident resolved");
-                self.open.remove(&fp);
+                tracing::info!(incident = id, cause = %cause, "incident resolved");
+                self.open.remove(fp);
                 self.update_gauges();
             }
             Err(err) => {
@@ -346,6 +421,22 @@ impl Engine {
             }
         };
         self.open.insert(d.fingerprint.clone(), incident.id);
+        // A change is a new incident or a re-fire of one held open; repeats
+        // of a firing alert are not changes.
+        let refired = self.held.remove(&d.fingerprint).is_some();
+        if let Some(f) = &mut self.flapping
+            && (new || refired)
+            && f.fired(&d.fingerprint, d.at)
+        {
+            let _ = self.store.append_event(
+                incident.id,
+                d.at,
+                "flapping",
+                "medic",
+                "marked flapping: it keeps changing state; notified once and held open until it settles",
+                serde_json::Value::Null,
+            );
+        }
         if !new {
             return;
         }

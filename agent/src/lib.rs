@@ -13,6 +13,8 @@ pub mod detectors;
 pub mod engine;
 pub mod executors;
 pub mod incidents;
+pub mod notifiers;
+pub mod oncall;
 pub mod runbooks;
 pub mod series;
 pub mod services;

@@ -60,6 +60,15 @@ pub struct GuardLabels {
     pub guard: String,
 }
 
+/// Labels `{notifier, outcome}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// Notifier name.
+    pub notifier: String,
+    /// `sent`, `failed` (an attempt; it is retried) or `gave_up`.
+    pub outcome: String,
+}
+
 /// Labels `{result}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -87,6 +96,8 @@ pub struct Metrics {
     pub guard_blocks: Family<GuardLabels, Counter>,
     /// Config reloads by result.
     pub reloads: Family<ResultLabels, Counter>,
+    /// Notification delivery attempts by notifier and outcome.
+    pub notifications: Family<NotificationLabels, Counter>,
     registry: Registry,
 }
 
@@ -152,7 +163,14 @@ impl Metrics {
             "Configuration reloads by result",
             reloads.clone(),
         );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notification delivery attempts by notifier and outcome",
+            notifications.clone(),
+        );
         Metrics {
+            notifications,
             samples_ingested,
             source_errors,
             active_series,

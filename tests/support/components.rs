@@ -229,3 +229,62 @@ impl Haproxy {
         }
     }
 }
+
+/// The Python of the test venv (`$MEDIC_VENV`, made by tests/run.sh).
+pub fn venv_python() -> std::path::PathBuf {
+    let venv = std::env::var("MEDIC_VENV").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/medic-venv",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    Path::new(&venv).join("bin/python")
+}
+
+/// A real SMTP server (aiosmtpd, `tests/clients/smtp_sink.py`) that writes
+/// every message it receives, decoded, to `msg-N.json` in its directory.
+pub struct SmtpSink {
+    /// Port on 127.0.0.1.
+    pub port: u16,
+    /// Where messages land.
+    pub dir: std::path::PathBuf,
+    _proc: Proc,
+}
+
+impl SmtpSink {
+    /// Start in `dir/smtp`, waiting until it accepts connections.
+    pub fn start(dir: &Path) -> SmtpSink {
+        let out = dir.join("smtp");
+        std::fs::create_dir_all(&out).unwrap();
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/smtp_sink.py");
+        let p = start_logged(
+            dir,
+            "smtp-sink",
+            Command::new(venv_python())
+                .arg(script)
+                .arg(port.to_string())
+                .arg(&out),
+        );
+        wait_for(Duration::from_secs(20), "SMTP sink listening", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        SmtpSink {
+            port,
+            dir: out,
+            _proc: p,
+        }
+    }
+
+    /// Messages received so far, in order.
+    pub fn messages(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            match std::fs::read_to_string(self.dir.join(format!("msg-{n}.json"))) {
+                Ok(t) => out.push(serde_json::from_str(&t).expect("message JSON")),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}

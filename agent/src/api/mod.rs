@@ -1,7 +1,11 @@
 //! The HTTP API (axum): incidents, acknowledgements, reload, health, metrics.
 //!
+//! On-call routes (signed ack links, silences) are in `oncall.rs`.
+//!
 //! Errors are JSON `{"error": "..."}` with a 4xx status for the caller's
 //! mistakes; the daemon keeps serving whatever a request contains.
+
+mod oncall;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +14,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -41,6 +45,8 @@ pub struct ApiState {
     pub push: Arc<crate::sources::push::PushRegistry>,
     /// Recent series values.
     pub series: Arc<crate::series::cache::SeriesCache>,
+    /// On-call configuration (ack link signing).
+    pub oncall: crate::oncall::SharedOncall,
 }
 
 /// The router. Ingest routes have their own per-source body limits, so they
@@ -63,6 +69,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/incidents/{id}/ack", post(ack))
+        .route("/ack/{id}", get(oncall::ack_link))
+        .route(
+            "/api/v1/silences",
+            get(oncall::list_silences).post(oncall::create_silence),
+        )
+        .route("/api/v1/silences/{id}", delete(oncall::expire_silence))
         .route("/api/v1/services", get(services))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
@@ -119,15 +131,9 @@ async fn list_incidents(
             "query: expected ?state=open|all&limit=N",
         );
     };
-    let open_only = match q.state.as_deref() {
-        None | Some("open") => true,
-        Some("all") => false,
-        Some(other) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("state: expected open or all, got {other:?}"),
-            );
-        }
+    let open_only = match wants_all(q.state.as_deref(), "open") {
+        Ok(all) => !all,
+        Err(r) => return *r,
     };
     match s.store.incidents(&IncidentFilter {
         open_only,
@@ -136,6 +142,29 @@ async fn list_incidents(
         Ok(v) => Json(json!({ "incidents": v })).into_response(),
         Err(e) => store_error(e),
     }
+}
+
+/// `?state=`: absent or `narrow` → false, `all` → true, anything else a 400.
+fn wants_all(state: Option<&str>, narrow: &str) -> Result<bool, Box<Response>> {
+    match state {
+        None => Ok(false),
+        Some("all") => Ok(true),
+        Some(s) if s == narrow => Ok(false),
+        Some(other) => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("state: expected {narrow} or all, got {other:?}"),
+        ))),
+    }
+}
+
+/// A JSON body, or a 400 that shows what was expected.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, Box<Response>> {
+    body.map(|Json(b)| b).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("expected JSON {expected}: {}", e.body_text()),
+        ))
+    })
 }
 
 fn parse_id(id: &str) -> Result<i64, Box<Response>> {
@@ -160,7 +189,8 @@ async fn get_incident(State(s): State<ApiState>, Path(id): Path<String>) -> Resp
     let timeline = s.store.timeline(id).unwrap_or_default();
     let runs = s.store.runs_for(id).unwrap_or_default();
     let actions = s.store.journal_for_incident(id).unwrap_or_default();
-    Json(json!({ "incident": incident, "timeline": timeline, "runs": runs, "actions": actions }))
+    let notifications = s.store.notifications_for(id).unwrap_or_default();
+    Json(json!({ "incident": incident, "timeline": timeline, "runs": runs, "actions": actions, "notifications": notifications }))
         .into_response()
 }
 
@@ -181,17 +211,9 @@ async fn ack(
         Ok(i) => i,
         Err(r) => return *r,
     };
-    let Json(b) = match body {
+    let b = match json_body(body, r#"{"who": "name", "comment": "..."}"#) {
         Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "expected JSON {{\"who\": \"name\", \"comment\": \"...\"}}: {}",
-                    e.body_text()
-                ),
-            );
-        }
+        Err(r) => return *r,
     };
     if b.who.trim().is_empty() {
         return error(StatusCode::BAD_REQUEST, "who must not be empty");

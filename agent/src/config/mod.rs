@@ -48,6 +48,33 @@ pub struct MedicConfig {
     /// What counts as failing.
     #[serde(default)]
     pub detectors: Vec<DetectorConfig>,
+    /// The URL people reach medic at, for links in notifications
+    /// (default: `http://` + `listen`).
+    #[serde(default)]
+    pub external_url: Option<String>,
+    /// Signed acknowledgement links in notifications.
+    #[serde(default)]
+    pub ack_links: crate::oncall::AckLinkConfig,
+    /// Ways to reach people (`kind:` email, webhook, alertmanager_webhook,
+    /// slack, pagerduty).
+    #[serde(default)]
+    pub notifiers: Vec<crate::notifiers::NotifierConfig>,
+    /// Levels of notifiers with waits between them.
+    #[serde(default)]
+    pub escalation_policies: Vec<crate::oncall::EscalationPolicy>,
+    /// Which incidents go to which escalation policy; first match wins.
+    #[serde(default)]
+    pub routes: Vec<crate::oncall::Route>,
+    /// While an incident matching `source` is open, don't notify for
+    /// incidents matching `target` with the same `equal` labels.
+    #[serde(default)]
+    pub inhibit_rules: Vec<crate::oncall::InhibitRule>,
+    /// Weekly windows during which matching incidents are not notified.
+    #[serde(default)]
+    pub maintenance_windows: Vec<crate::oncall::maintenance::MaintenanceWindow>,
+    /// Hold incidents that keep changing state open until they settle.
+    #[serde(default)]
+    pub flapping: Option<crate::incidents::flapping::FlappingConfig>,
 }
 
 fn default_listen() -> String {
@@ -127,6 +154,13 @@ impl Loaded {
     /// Absolute state directory.
     pub fn state_dir(&self) -> PathBuf {
         self.base_dir.join(&self.config.state_dir)
+    }
+    /// The URL people reach medic at, without a trailing slash.
+    pub fn external_url(&self) -> String {
+        match &self.config.external_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.config.listen),
+        }
     }
     /// Absolute runbooks directory.
     pub fn runbooks_dir(&self) -> PathBuf {
@@ -531,6 +565,18 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 ));
             }
         }
+    }
+    for (at, message) in crate::oncall::validate(c) {
+        errors.push(match at {
+            Some(s) => err_at(file, s, message),
+            None => ConfigError {
+                file: file.to_path_buf(),
+                line: 0,
+                column: 0,
+                message,
+                snippet: None,
+            },
+        });
     }
     let mut runbook_names = HashSet::new();
     for (f, r) in &l.runbooks {

@@ -318,3 +318,89 @@ fn the_runbook_library_checks_against_its_example_config() {
     let l = load(&example).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(l.runbooks.len(), 5);
 }
+
+const ONCALL: &str = r#"external_url: https://medic.example.com/
+notifiers:
+  - name: mail
+    kind: email
+    host: smtp.example.com
+    security: tls
+    from: medic <medic@example.com>
+    to: [ann@example.com]
+    text: "{{ incident.summary }} {{ ack_url }}"
+  - name: hook
+    kind: webhook
+    url: http://127.0.0.1:9999/hook
+    delivery: {max_attempts: 3, backoff: 1s}
+  - {name: am, kind: alertmanager_webhook, url: "http://127.0.0.1:9093/"}
+  - {name: chat, kind: slack, url: "https://hooks.example.com/x"}
+  - {name: pd, kind: pagerduty, routing_key_file: pd.key}
+escalation_policies:
+  - name: web
+    levels:
+      - notify: [mail, chat]
+        wait: 10m
+      - notify: [pd, hook, am]
+    repeat: 30m
+    ack_ttl: 4h
+routes:
+  - match: {labels: '{service="web"}', severity: [critical]}
+    policy: web
+inhibit_rules:
+  - {source: '{alertname="node-down"}', target: '{service="web"}', equal: [node]}
+maintenance_windows:
+  - {name: sunday-patching, matchers: '{env="prod"}', weekdays: [sun], start: "02:00", duration: 2h}
+"#;
+
+#[test]
+fn a_full_oncall_section_loads() {
+    let (_d, p) = setup("oncall-good", ONCALL, &[]);
+    let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.external_url(), "https://medic.example.com");
+    assert_eq!(l.config.notifiers.len(), 5);
+    assert_eq!(l.config.escalation_policies[0].levels[1].notify.len(), 3);
+    assert_eq!(l.config.maintenance_windows[0].start.value, "02:00");
+}
+
+#[test]
+fn oncall_mistakes_point_at_their_line() {
+    let bad = ONCALL
+        .replace(
+            "      - notify: [pd, hook, am]",
+            "      - notify: [pd, hook, pager]",
+        )
+        .replace("    policy: web", "    policy: webb")
+        .replace("'{service=\"web\"}', equal", "'{service=~\"(\"}', equal")
+        .replace(
+            "    text: \"{{ incident.summary }} {{ ack_url }}\"",
+            "    text: \"{{ nope }}\"",
+        )
+        .replace("start: \"02:00\"", "start: \"2am\"");
+    let (_d, p) = setup("oncall-bad", &bad, &[]);
+    let e = load(&p).unwrap_err().to_string();
+    for (needle, line) in [
+        ("no notifier named \"pager\"", 22),
+        ("no escalation policy named \"webb\"", 27),
+        ("inhibit_rules:", 29),
+        ("text: unknown template name \"nope\"", 3),
+        ("maintenance window \"sunday-patching\": start \"2am\"", 31),
+    ] {
+        let l = e
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{e}"));
+        assert!(
+            l.contains(&format!("medic.yaml:{line}:")),
+            "{needle:?} should be on line {line}: {l}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_notifier_kind_is_refused_at_its_kind_line() {
+    let bad = "notifiers:\n  - name: x\n    kind: pigeon\n    url: http://x\n";
+    let (_d, p) = setup("oncall-kind", bad, &[]);
+    let e = load(&p).unwrap_err().to_string();
+    assert!(e.contains("pigeon"), "{e}");
+    assert!(e.contains("medic.yaml:3:"), "{e}");
+}

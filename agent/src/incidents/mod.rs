@@ -5,6 +5,8 @@
 //! firing → (acknowledged) → recovering → resolved. Every transition is a
 //! timeline event with time, cause and actor.
 
+pub mod flapping;
+
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -88,6 +90,31 @@ impl Incident {
     /// Still needs attention.
     pub fn is_open(&self) -> bool {
         self.state != IncidentState::Resolved
+    }
+}
+
+#[cfg(test)]
+impl Incident {
+    /// A firing critical incident opened at 0, for tests.
+    pub fn example(id: i64, detector: &str, labels: &[(&str, &str)]) -> Incident {
+        Incident {
+            id,
+            fingerprint: format!("fp{id}"),
+            detector: detector.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            severity: "critical".into(),
+            state: IncidentState::Firing,
+            summary: format!("{detector} is down"),
+            opened_at: 0,
+            updated_at: 0,
+            resolved_at: None,
+            acked_by: None,
+            acked_at: None,
+            occurrences: 1,
+        }
     }
 }
 

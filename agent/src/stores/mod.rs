@@ -5,7 +5,10 @@
 //! the same trait. Every method is short and synchronous: callers in async code
 //! may call it directly (SQLite on local disk answers in well under a millisecond).
 
+pub mod oncall;
 pub mod sqlite;
+
+pub use oncall::OncallStore;
 
 use serde::{Deserialize, Serialize};
 
@@ -229,8 +232,9 @@ pub struct IncidentFilter {
     pub limit: Option<usize>,
 }
 
-/// Durable state.
-pub trait Store: Send + Sync {
+/// Durable state. The on-call half (escalations, the notification outbox,
+/// silences) is [`OncallStore`].
+pub trait Store: OncallStore + Send + Sync {
     /// Open an incident for a detection, or update the open one with the same
     /// fingerprint. Returns the incident and whether it was newly opened.
     fn record_firing(&self, d: &Detection) -> StoreResult<(Incident, bool)>;

@@ -206,6 +206,7 @@ impl SqliteStore {
             .map_err(be)?;
         conn.execute_batch(SCHEMA).map_err(be)?;
         migrate(&conn).map_err(be)?;
+        conn.execute_batch(oncall::SCHEMA).map_err(be)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -610,6 +611,8 @@ impl Store for SqliteStore {
         })
     }
 }
+
+mod oncall;
 
 #[cfg(test)]
 mod tests;
