@@ -91,6 +91,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let deps = ExecutorDeps {
         supervisor: supervisor.clone(),
         http: http.clone(),
+        store: store.clone(),
     };
     let oncall: crate::oncall::SharedOncall = Arc::new(std::sync::RwLock::new(Arc::new(
         crate::oncall::Oncall::build(&loaded, &http).map_err(|e| anyhow::anyhow!("{e}"))?,

@@ -38,29 +38,10 @@ fn every_dashboard_panel_has_data() {
     assert!(queries.len() >= 8, "{queries:?}");
     let dir = TempDir::new("dash");
     let demo_port = free_port();
-    let bin = medic_bin();
-    let config = format!(
-        r#"services:
-  demo:
-    argv: ["{bin}", demo-service, --listen, "127.0.0.1:{demo_port}"]
-    grace: 1s
-sources:
-  - name: demo-health
-    kind: http_probe
-    interval: 500ms
-    timeout: 400ms
-    targets: [http://127.0.0.1:{demo_port}/health]
-  - name: gone
-    kind: scrape
-    interval: 1s
-    targets: [127.0.0.1:1]
-detectors:
-  - name: demo-unhealthy
-    kind: threshold
-    series: probe_success{{job="demo-health"}}
-    below: 1
-"#,
-        bin = bin.display()
+    let config = supervised_demo_config(
+        demo_port,
+        "500ms",
+        "  - name: gone\n    kind: scrape\n    interval: 1s\n    targets: [127.0.0.1:1]\n",
     );
     let runbook = format!(
         r#"name: restart-demo

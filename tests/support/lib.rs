@@ -292,6 +292,32 @@ pub fn demo_service(port: u16) -> Proc {
     p
 }
 
+/// `medic.yaml` text for a supervised demo service on `demo_port`, probed
+/// every `interval` by source `demo-health`, with a `demo-unhealthy`
+/// threshold detector on the probe; `extra_sources` are YAML list items
+/// appended to `sources:`.
+pub fn supervised_demo_config(demo_port: u16, interval: &str, extra_sources: &str) -> String {
+    format!(
+        r#"services:
+  demo:
+    argv: ["{bin}", demo-service, --listen, "127.0.0.1:{demo_port}"]
+    grace: 1s
+sources:
+  - name: demo-health
+    kind: http_probe
+    interval: {interval}
+    timeout: 250ms
+    targets: [http://127.0.0.1:{demo_port}/health]
+{extra_sources}detectors:
+  - name: demo-unhealthy
+    kind: threshold
+    series: probe_success{{job="demo-health"}}
+    below: 1
+"#,
+        bin = medic_bin().display()
+    )
+}
+
 /// POST to a demo service's fault endpoint.
 pub fn demo_fault(port: u16, mode: &str) {
     let r = reqwest::blocking::Client::new()

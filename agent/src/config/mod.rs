@@ -785,6 +785,8 @@ fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut
                 ));
             }
         }
+        // The step's timeout is the approval deadline; nothing else to check.
+        ActionConfig::Approval(_) => {}
     }
     if s.retry.max_attempts == 0 {
         errors.push(err_at(

@@ -316,7 +316,7 @@ fn the_runbook_library_checks_against_its_example_config() {
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../runbooks/library/example/medic.yaml");
     let l = load(&example).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(l.runbooks.len(), 5);
+    assert_eq!(l.runbooks.len(), 6);
 }
 
 const ONCALL: &str = r#"external_url: https://medic.example.com/

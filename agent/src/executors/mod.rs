@@ -4,6 +4,7 @@
 //! Executors never build shell strings from incident data: labels reach
 //! commands as environment variables and webhooks as JSON fields.
 
+pub mod approval;
 pub mod command;
 pub mod haproxy;
 pub mod http;
@@ -84,6 +85,8 @@ pub struct ExecutorDeps {
     pub supervisor: Supervisor,
     /// Shared HTTP client.
     pub http: reqwest::Client,
+    /// The store (the approval gate reads acknowledgements).
+    pub store: std::sync::Arc<dyn crate::stores::Store>,
 }
 
 /// A step's action, chosen by `kind:`.
@@ -102,6 +105,9 @@ pub enum ActionConfig {
     Plugin(plugin::PluginParams),
     /// Drain, weight or shift traffic on HAProxy through its runtime API.
     Haproxy(haproxy::HaproxyParams),
+    /// Wait for a person to acknowledge the incident before the next step;
+    /// no acknowledgement within the timeout denies it (and escalates).
+    Approval(approval::ApprovalParams),
 }
 
 impl ActionConfig {
@@ -114,6 +120,7 @@ impl ActionConfig {
             ActionConfig::Notify(_) => "notify",
             ActionConfig::Plugin(_) => "plugin",
             ActionConfig::Haproxy(_) => "haproxy",
+            ActionConfig::Approval(_) => "approval",
         }
     }
 
@@ -127,6 +134,9 @@ impl ActionConfig {
             ActionConfig::Http(p) => Box::new(http::Http::new(p.clone(), deps.http.clone())),
             ActionConfig::Notify(p) => Box::new(notify::Notify::new(p.clone(), deps.http.clone())),
             ActionConfig::Plugin(p) => Box::new(plugin::Plugin::new(p.clone())),
+            ActionConfig::Approval(p) => {
+                Box::new(approval::Approval::new(p.clone(), deps.store.clone()))
+            }
             ActionConfig::Haproxy(p) => {
                 Box::new(haproxy::Haproxy::new(p.clone(), deps.http.clone()))
             }
