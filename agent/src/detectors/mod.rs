@@ -564,8 +564,9 @@ impl Bound {
         }
     }
 
-    /// Feed a batch; returns evaluations (all of them; the caller filters by
-    /// `changed`) and how many state machines were evaluated.
+    /// Feed a batch; returns the evaluations the engine acts on (per-series
+    /// threshold machines: changes and first answers; other kinds: all) and
+    /// how many state machines were evaluated.
     pub fn observe(&mut self, batch: &Batch) -> (Vec<Change>, u64) {
         let name = self.config.name.value.clone();
         let mut out = Vec::new();
@@ -582,19 +583,36 @@ impl Bound {
                     if !selector.matches(&s.name, &s.labels) {
                         continue;
                     }
-                    let (m, o) = by_series
-                        .entry(s.labels.clone())
-                        .or_insert_with(|| (Threshold::new(cfg.clone()), origin.clone()));
-                    o.clone_from(&origin);
+                    // Look up before inserting: no label-set copy per sample.
+                    let first = !by_series.contains_key(&s.labels);
+                    if first {
+                        by_series.insert(
+                            s.labels.clone(),
+                            (Threshold::new(cfg.clone()), origin.clone()),
+                        );
+                    }
+                    let Some((m, o)) = by_series.get_mut(&s.labels) else {
+                        continue;
+                    };
+                    if *o != origin {
+                        o.clone_from(&origin);
+                    }
                     let e = m.observe(s.at, s.value);
                     evaluations += 1;
-                    seen.insert(s.labels.clone());
-                    out.push(Change {
-                        detail: None,
-                        detector: name.clone(),
-                        labels: s.labels.clone(),
-                        evaluation: e,
-                    });
+                    if batch.complete {
+                        seen.insert(s.labels.clone());
+                    }
+                    // Only what the engine acts on: a change, or the first
+                    // answer of a new machine (after a restart of medic it
+                    // resolves an incident left open).
+                    if e.changed || first {
+                        out.push(Change {
+                            detail: None,
+                            detector: name.clone(),
+                            labels: s.labels.clone(),
+                            evaluation: e,
+                        });
+                    }
                 }
                 if batch.complete {
                     // Like Prometheus: a series its target stopped exposing is
