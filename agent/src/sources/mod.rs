@@ -149,6 +149,25 @@ impl SourceContext {
     }
 }
 
+/// Read an HTTP response body of at most `max_bytes` (pull sources): a larger
+/// one is refused as `too_large` without reading the rest.
+pub async fn read_limited(
+    mut resp: reqwest::Response,
+    max_bytes: usize,
+) -> Result<Vec<u8>, (&'static str, String)> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| ("http", e.to_string()))? {
+        body.extend_from_slice(&chunk);
+        if body.len() > max_bytes {
+            return Err((
+                "too_large",
+                format!("response larger than {max_bytes} bytes"),
+            ));
+        }
+    }
+    Ok(body)
+}
+
 /// Start a source; the returned task runs until aborted.
 pub fn spawn(cfg: SourceConfig, ctx: SourceContext) -> JoinHandle<()> {
     tokio::spawn(async move {

@@ -173,20 +173,14 @@ async fn query_once(
         .map_err(|e| ("config", format!("url {endpoint:?}: {e}")))?;
     let timeout = cfg.effective_timeout().std();
     let fut = async {
-        let mut resp = ctx
+        let resp = ctx
             .http
             .get(url)
             .send()
             .await
             .map_err(|e| ("http", e.to_string()))?;
         let status = resp.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| ("http", e.to_string()))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > max_bytes {
-                return Err(("too_large", format!("answer larger than {max_bytes} bytes")));
-            }
-        }
+        let body = super::read_limited(resp, max_bytes).await?;
         match parse_response(&body, q, extra) {
             Ok(s) => Ok(s),
             Err(m) if !status.is_success() => Err(("status", format!("HTTP {status}: {m}"))),

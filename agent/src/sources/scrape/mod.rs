@@ -140,7 +140,7 @@ async fn scrape_once(
     max_bytes: usize,
 ) -> Result<Vec<parser::ParsedSample>, (&'static str, String)> {
     let fut = async {
-        let mut resp = ctx
+        let resp = ctx
             .http
             .get(url)
             .header("Accept", "text/plain;version=0.0.4")
@@ -150,16 +150,7 @@ async fn scrape_once(
         if !resp.status().is_success() {
             return Err(("status", format!("HTTP status {}", resp.status())));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| ("http", e.to_string()))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > max_bytes {
-                return Err((
-                    "too_large",
-                    format!("response larger than {max_bytes} bytes"),
-                ));
-            }
-        }
+        let body = super::read_limited(resp, max_bytes).await?;
         let text =
             String::from_utf8(body).map_err(|_| ("parse", "response is not UTF-8".to_string()))?;
         parser::parse(&text).map_err(|e| ("parse", e.to_string()))
