@@ -143,6 +143,8 @@ pub struct Oncall {
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// Link signing.
     pub links: Arc<AckSigner>,
+    /// API tokens (they are reloaded with the rest of this).
+    pub auth: Arc<crate::api::auth::Auth>,
 }
 
 impl Oncall {
@@ -164,7 +166,9 @@ impl Oncall {
             );
         }
         let secret = links::load_secret(&c.ack_links, &l.base_dir, &l.state_dir())?;
+        let auth = Arc::new(crate::api::auth::Auth::build(&c.auth, &l.base_dir)?);
         Ok(Oncall {
+            auth,
             notifiers,
             policies: c
                 .escalation_policies
