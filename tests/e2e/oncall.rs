@@ -669,3 +669,72 @@ fn api_tokens_enforce_roles_and_acks_and_silences_are_attributed_to_the_token_ow
         assert!(!log.contains(t), "token {t} in the log");
     }
 }
+
+#[test]
+fn incidents_sharing_group_labels_arrive_as_one_notification() {
+    let hook = ok_server();
+    let dir = TempDir::new("oncall-group");
+    let config = format!(
+        "{}notifiers:\n  - name: hook\n    kind: webhook\n    url: http://127.0.0.1:{}/hook\nescalation_policies:\n  - name: p\n    levels:\n      - notify: [hook]\nroutes:\n  - policy: p\n    group_by: [service]\n    group_wait: 2s\n    group_interval: 3s\n",
+        sources(),
+        hook.port
+    );
+    let m = Medic::start(&dir, &config, &[]);
+    for pod in ["a", "b", "c"] {
+        alert(&m, "PodDown", &[("service", "web"), ("pod", pod)], true);
+    }
+    alert(&m, "PodDown", &[("service", "db"), ("pod", "d")], true);
+    let opened = |b: &Value| b["event"] == "opened";
+    let messages = wait_for(Duration::from_secs(20), "two grouped messages", || {
+        let v: Vec<Value> = hook
+            .requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(opened)
+            .collect();
+        (v.len() >= 2).then_some(v)
+    });
+    let services = |b: &Value| -> Vec<String> {
+        b["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                i["incident"]["labels"]["service"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let web = messages
+        .iter()
+        .find(|b| b["group_labels"]["service"] == "web")
+        .expect("web's message");
+    assert_eq!(services(web), vec!["web"; 3], "{web}");
+    let db = messages
+        .iter()
+        .find(|b| b["group_labels"]["service"] == "db")
+        .expect("db's message");
+    assert_eq!(services(db), vec!["db"], "{db}");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let id = web["incident"]["id"].clone();
+    assert!(timeline_has(
+        &detail(&m, &id),
+        "one message for 3 incidents grouped by {service=\"web\"}"
+    ));
+
+    // A late member of a group already notified comes in the group's next
+    // message, on its own.
+    alert(&m, "PodDown", &[("service", "web"), ("pod", "e")], true);
+    let late = wait_for(Duration::from_secs(20), "the late member", || {
+        hook.requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(opened)
+            .nth(2)
+    });
+    assert_eq!(late["group_labels"]["service"], "web");
+    assert_eq!(late["incidents"].as_array().unwrap().len(), 1, "{late}");
+    assert_eq!(late["incident"]["labels"]["pod"], "e");
+}
