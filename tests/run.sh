@@ -38,4 +38,7 @@ cargo build --workspace --bins --locked
 export MEDIC_BIN="$CARGO_TARGET_DIR/debug/medic"
 # End-to-end tests start several processes each; three at a time is plenty for
 # a 2-core machine.
+# Everything is installed now: a test of a real component that finds it
+# missing fails instead of skipping.
+export MEDIC_REQUIRE_COMPONENTS=1
 cargo test --workspace --locked -- --test-threads=3

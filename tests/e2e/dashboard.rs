@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use medic_e2e::components::{Prometheus, have};
+use medic_e2e::components::{Prometheus, have, present};
 use medic_e2e::*;
 use serde_json::Value;
 
@@ -30,8 +30,7 @@ fn dashboard_queries() -> Vec<(String, String)> {
 
 #[test]
 fn every_dashboard_panel_has_data() {
-    if !have("prometheus") {
-        eprintln!("SKIP: prometheus not installed (tests/run.sh installs it)");
+    if !present(have("prometheus"), "prometheus") {
         return;
     }
     let queries = dashboard_queries();
