@@ -5,6 +5,7 @@
 //! Errors are JSON `{"error": "..."}` with a 4xx status for the caller's
 //! mistakes; the daemon keeps serving whatever a request contains.
 
+mod console;
 mod oncall;
 
 use std::sync::Arc;
@@ -78,9 +79,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/services", get(services))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
+        .merge(console::api_routes())
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
         .with_state(state)
         .merge(ingest)
+        .merge(console::routes())
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
