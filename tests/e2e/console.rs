@@ -1,0 +1,129 @@
+//! The web console in real headless Chromium (Debian `chromium` driven by
+//! playwright-core, `tests/browser/console.js`): medic scrapes a real target
+//! and takes alerts through its Alertmanager webhook; the browser loads the
+//! list, checks that HTML in labels stays text, opens incidents (the anomaly
+//! chart with its band, an incident without series), acknowledges one and
+//! sees its state change, and silences it. Then the API must agree.
+//! Screenshots land in `<target>/debug/e2e-artifacts/`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use medic_e2e::components::{artifacts_dir, browser_script};
+use medic_e2e::*;
+use serde_json::{Value, json};
+
+const WHO: &str = "browser-e2e";
+
+/// Alerts through the Alertmanager webhook source: `n` ordinary ones and
+/// one whose label and summary are HTML.
+fn send_alerts(m: &Medic, n: usize) {
+    let mut alerts: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"status": "firing",
+                   "labels": {"alertname": "HighLatency", "service": format!("svc-{i}"), "severity": "warning"},
+                   "annotations": {"summary": format!("p99 latency above 2s on svc-{i}")}})
+        })
+        .collect();
+    alerts.push(json!({"status": "firing",
+        "labels": {"alertname": "Evil", "note": "<img src=x onerror=window.__pwned=1>\"'&", "severity": "critical"},
+        "annotations": {"summary": "<script>window.__pwned=2</script> evil"}}));
+    let (code, body) = m.post(
+        "/api/v1/alertmanager",
+        &json!({"version": "4", "status": "firing", "receiver": "medic", "alerts": alerts}),
+    );
+    assert!(code < 300, "alertmanager webhook: {code} {body}");
+}
+
+fn id_of(m: &Medic, detector: &str) -> i64 {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("incident from {detector}"),
+        || {
+            m.incidents()
+                .into_iter()
+                .find(|i| i["detector"] == detector)
+                .and_then(|i| i["id"].as_i64())
+        },
+    )
+}
+
+#[test]
+fn the_console_in_chromium_lists_opens_acknowledges_and_silences_an_incident() {
+    let jumped = Arc::new(AtomicBool::new(false));
+    let target = queue_depth_target(jumped.clone());
+    let dir = TempDir::new("console");
+    let config = queue_depth_config(
+        target.port,
+        "  - name: am\n    kind: alertmanager\n",
+        "  - name: queue-high\n    kind: threshold\n    series: app_queue_depth\n    above: 100\n    severity: critical\n",
+    );
+    let m = Medic::start(&dir, &config, &[]);
+    // Let the anomaly model learn the normal level, then jump.
+    wait_for(Duration::from_secs(30), "60 cached points", || {
+        let s = m.get("/api/v1/series?match=app_queue_depth");
+        (s["series"][0]["points"].as_array().map_or(0, Vec::len) >= 60).then_some(())
+    });
+    assert!(m.incidents().is_empty(), "no false alarm while normal");
+    send_alerts(&m, 30);
+    jumped.store(true, Ordering::Relaxed);
+    let anomaly = id_of(&m, "queue-anomaly");
+    let high = id_of(&m, "queue-high");
+    let evil = id_of(&m, "Evil");
+
+    let shots = artifacts_dir();
+    let out = browser_script(
+        "console.js",
+        &[
+            ("MEDIC_URL", m.api.clone()),
+            ("ACK_ID", high.to_string()),
+            ("ANOMALY_ID", anomaly.to_string()),
+            ("EVIL_ID", evil.to_string()),
+            // 30 alerts, the evil one, the threshold incident (the anomaly one may have cleared).
+            ("MIN_ROWS", "32".into()),
+            ("WHO", WHO.into()),
+            ("SHOT_DIR", shots.display().to_string()),
+        ],
+    );
+    println!("browser saw: {out}");
+    let seen: Value = serde_json::from_str(out.trim()).expect("the script prints JSON");
+    assert_eq!(seen["stateBefore"], "firing", "{seen}");
+    assert_eq!(seen["stateAfter"], "acknowledged", "{seen}");
+    assert!(
+        seen["badSilenceResult"]
+            .as_str()
+            .is_some_and(|r| r.contains("(400)") && r.contains("matchers")),
+        "{seen}"
+    );
+    for s in seen["screenshots"].as_array().unwrap() {
+        println!("screenshot: {}", s.as_str().unwrap());
+    }
+
+    // The API agrees: acknowledged by the name typed, one silence from the labels.
+    let d = m.get(&format!("/api/v1/incidents/{high}"));
+    assert_eq!(d["incident"]["state"], "acknowledged", "{d}");
+    assert_eq!(d["incident"]["acked_by"], WHO, "{d}");
+    assert!(
+        timeline_text(&d).contains("looking at it from the console"),
+        "{d}"
+    );
+    let silences = m.get("/api/v1/silences")["silences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        silences.len(),
+        1,
+        "the bad silence changed nothing: {silences:?}"
+    );
+    assert_eq!(silences[0]["created_by"], WHO);
+    assert_eq!(
+        silences[0]["matchers"],
+        format!(r#"{{instance="127.0.0.1:{}", job="app"}}"#, target.port)
+    );
+    assert_eq!(silences[0]["comment"], "deploy in progress");
+    let hour =
+        silences[0]["ends_at"].as_i64().unwrap() - silences[0]["starts_at"].as_i64().unwrap();
+    assert_eq!(hour, 3_600_000);
+}
