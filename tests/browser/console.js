@@ -7,6 +7,7 @@
 //                  chart, acknowledge it as WHO, silence it
 //   ANOMALY_ID     an incident from the anomaly detector: its chart has the band
 //   EVIL_ID        an incident whose labels and summary are HTML: shown as text
+//   FLAPPING_ID    an incident marked flapping: the list shows it
 //   MIN_ROWS       rows the list must show at least
 //   WHO            the name typed into the console
 //   SHOT_DIR       where screenshots go
@@ -28,6 +29,7 @@ async function main() {
   const ackId = env('ACK_ID');
   const anomalyId = env('ANOMALY_ID');
   const evilId = env('EVIL_ID');
+  const flappingId = env('FLAPPING_ID');
   const minRows = Number(env('MIN_ROWS'));
   const who = env('WHO');
   const shots = env('SHOT_DIR');
@@ -46,7 +48,8 @@ async function main() {
     // Script errors and CSP violations are failures.
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 400 \(Bad Request\)/.test(m.text())) problems.push(`console error: ${m.text()}`);
+      // 400 (the bad silence), 401 and 403 (the token checks below) are expected.
+      if (m.type() === 'error' && !/status of 40[013] /.test(m.text())) problems.push(`console error: ${m.text()}`);
     });
     const shot = async (name) => {
       const p = path.join(shots, name);
@@ -58,17 +61,20 @@ async function main() {
     await page.goto(base + '/');
     await page.waitForSelector('body[data-ready="1"]');
     seen.url = page.url();
-    seen.rows = await page.locator('#incidents tbody tr').count();
+    seen.rows = await page.locator('#rows .tr').count();
     if (seen.rows < minRows) throw new Error(`the list shows ${seen.rows} rows, expected at least ${minRows}`);
-    seen.firstRowState = await page.locator('#incidents tbody tr').first().getAttribute('class');
+    seen.firstRowState = await page.locator('#rows .tr').first().getAttribute('class');
+    if (!/st-firing/.test(seen.firstRowState)) throw new Error(`firing incidents are not listed first: ${seen.firstRowState}`);
 
     // Attacker-controlled labels are text, never markup.
-    const evilRow = page.locator(`#incidents tbody tr[data-id="${evilId}"]`);
-    seen.evilLabels = await evilRow.locator('td.labels').innerText();
-    seen.evilSummary = await evilRow.locator('td.summary').innerText();
+    const evilRow = page.locator(`#rows .tr[data-id="${evilId}"]`);
+    seen.evilLabels = await evilRow.locator('.labels').innerText();
+    seen.evilSummary = await evilRow.locator('.summary').innerText();
     if (!seen.evilLabels.includes('<img src=x onerror=')) throw new Error(`the HTML label is not shown as text: ${seen.evilLabels}`);
     if (!seen.evilSummary.includes('<script>')) throw new Error(`the HTML summary is not shown as text: ${seen.evilSummary}`);
     if (await page.locator('#incidents img, #incidents script').count()) throw new Error('a label became an element');
+    seen.flappingMarked = await page.locator(`#rows .tr[data-id="${flappingId}"] .badge.flapping`).count();
+    if (!seen.flappingMarked) throw new Error(`incident ${flappingId} is not marked flapping in the list`);
     await shot('console-list.png');
 
     // The anomaly incident: the chart with the expected band and the detection.
@@ -85,10 +91,10 @@ async function main() {
     seen.evilNoPoints = await page.locator('#chart .no-points').count();
     if (!seen.evilNoPoints) throw new Error('no "no points" message for an incident without series');
 
-    // Back to the list, open the firing incident by clicking its row link.
+    // Back to the list, open the firing incident by clicking its row.
     await page.goto(base + '/console/');
     await page.waitForSelector('body[data-ready="1"]');
-    await page.click(`#incidents a[href="#/incidents/${ackId}"]`);
+    await page.click(`#rows .tr[data-id="${ackId}"] .summary`);
     await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
     seen.stateBefore = await page.locator('#inc-state').innerText();
     seen.chartPath = (await page.locator('#series-chart path.line').getAttribute('d') || '').length;
@@ -119,6 +125,37 @@ async function main() {
     await page.click('#silence');
     await page.waitForFunction(() => /refused/.test(document.querySelector('#action-result')?.textContent || ''));
     seen.badSilenceResult = await page.locator('#action-result').innerText();
+
+    // The token contract, answered by a stand-in for medic's API (this medic
+    // has no tokens): 401 → the token prompt; a pasted token goes on every
+    // request; 403 on an action → said plainly.
+    await page.route('**/api/v1/incidents?**', (r) => r.fulfill({
+      status: 401, contentType: 'application/json', body: JSON.stringify({ error: 'missing API token' }) }));
+    await page.goto(base + '/console/#/');
+    await page.waitForSelector('#auth:not([hidden])');
+    seen.auth401 = await page.locator('#auth').innerText();
+    if (!/401/.test(seen.auth401) || !/missing API token/.test(seen.auth401)) throw new Error(`401 shown as: ${seen.auth401}`);
+    if (!(await page.locator('#settings[open]').count())) throw new Error('no token prompt on 401');
+    await page.unroute('**/api/v1/incidents?**');
+    await page.fill('#token', 'tok-e2e');
+    const [req] = await Promise.all([
+      page.waitForRequest((q) => q.url().includes('/api/v1/incidents?')),
+      page.click('#settings-save'),
+    ]);
+    seen.authorization = req.headers().authorization;
+    if (seen.authorization !== 'Bearer tok-e2e') throw new Error(`sent Authorization: ${seen.authorization}`);
+    await page.waitForSelector('#auth', { state: 'hidden' });
+    await page.route('**/api/v1/incidents/*/ack', (r) => r.fulfill({
+      status: 403, contentType: 'application/json', body: JSON.stringify({ error: 'token of alice has role viewer; responder needed' }) }));
+    await page.goto(`${base}/console/#/incidents/${ackId}`);
+    await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
+    await page.click('#ack');
+    await page.waitForFunction(() => /refused \(403\)/.test(document.querySelector('#action-result')?.textContent || ''));
+    seen.ack403 = await page.locator('#action-result').innerText();
+    if (!/responder needed/.test(seen.ack403)) throw new Error(`403 shown as: ${seen.ack403}`);
+    if (await page.locator('#auth[hidden]').count()) throw new Error('no token prompt on 403');
+    await page.unroute('**/api/v1/incidents/*/ack');
+    await page.click('#token-forget');
 
     seen.pwned = await page.evaluate(() => window.__pwned === undefined ? null : window.__pwned);
     if (seen.pwned !== null) throw new Error('injected script ran');

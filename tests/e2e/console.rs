@@ -1,10 +1,10 @@
 //! The web console in real headless Chromium (Debian `chromium` driven by
 //! playwright-core, `tests/browser/console.js`): medic scrapes a real target
 //! and takes alerts through its Alertmanager webhook; the browser loads the
-//! list, checks that HTML in labels stays text, opens incidents (the anomaly
-//! chart with its band, an incident without series), acknowledges one and
-//! sees its state change, and silences it. Then the API must agree.
-//! Screenshots land in `<target>/debug/e2e-artifacts/`.
+//! list (HTML in labels stays text; the flapping marker shows), opens
+//! incidents (the anomaly chart with its band, an incident without series),
+//! acknowledges one and sees its state change, and silences it. Then the
+//! API must agree. Screenshots land in `<target>/debug/e2e-artifacts/`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +16,16 @@ use serde_json::{Value, json};
 
 const WHO: &str = "browser-e2e";
 
-/// Alerts through the Alertmanager webhook source: `n` ordinary ones and
-/// one whose label and summary are HTML.
+/// One POST to the Alertmanager webhook source.
+fn webhook(m: &Medic, alerts: Vec<Value>) {
+    let (code, body) = m.post(
+        "/api/v1/alertmanager",
+        &json!({"version": "4", "status": "firing", "receiver": "medic", "alerts": alerts}),
+    );
+    assert!(code < 300, "alertmanager webhook: {code} {body}");
+}
+
+/// `n` ordinary alerts and one whose label and summary are HTML.
 fn send_alerts(m: &Medic, n: usize) {
     let mut alerts: Vec<Value> = (0..n)
         .map(|i| {
@@ -29,11 +37,23 @@ fn send_alerts(m: &Medic, n: usize) {
     alerts.push(json!({"status": "firing",
         "labels": {"alertname": "Evil", "note": "<img src=x onerror=window.__pwned=1>\"'&", "severity": "critical"},
         "annotations": {"summary": "<script>window.__pwned=2</script> evil"}}));
-    let (code, body) = m.post(
-        "/api/v1/alertmanager",
-        &json!({"version": "4", "status": "firing", "receiver": "medic", "alerts": alerts}),
-    );
-    assert!(code < 300, "alertmanager webhook: {code} {body}");
+    webhook(m, alerts);
+}
+
+/// Fire and clear an alert three times: with `flapping: {changes: 2}` the
+/// incident is marked flapping and held open.
+fn bounce(m: &Medic) -> i64 {
+    for _ in 0..3 {
+        for status in ["firing", "resolved"] {
+            webhook(
+                m,
+                vec![json!({"status": status, "labels": {"alertname": "Bouncy"}})],
+            );
+        }
+    }
+    wait_for(Duration::from_secs(20), "a flapping incident", || {
+        m.get("/api/v1/incidents/flapping")["flapping"][0].as_i64()
+    })
 }
 
 fn id_of(m: &Medic, detector: &str) -> i64 {
@@ -59,6 +79,7 @@ fn the_console_in_chromium_lists_opens_acknowledges_and_silences_an_incident() {
         "  - name: am\n    kind: alertmanager\n",
         "  - name: queue-high\n    kind: threshold\n    series: app_queue_depth\n    above: 100\n    severity: critical\n",
     );
+    let config = format!("{config}flapping:\n  changes: 2\n  window: 1m\n  settle: 10m\n");
     let m = Medic::start(&dir, &config, &[]);
     // Let the anomaly model learn the normal level, then jump.
     wait_for(Duration::from_secs(30), "60 cached points", || {
@@ -67,6 +88,7 @@ fn the_console_in_chromium_lists_opens_acknowledges_and_silences_an_incident() {
     });
     assert!(m.incidents().is_empty(), "no false alarm while normal");
     send_alerts(&m, 30);
+    let flapping = bounce(&m);
     jumped.store(true, Ordering::Relaxed);
     let anomaly = id_of(&m, "queue-anomaly");
     let high = id_of(&m, "queue-high");
@@ -80,8 +102,10 @@ fn the_console_in_chromium_lists_opens_acknowledges_and_silences_an_incident() {
             ("ACK_ID", high.to_string()),
             ("ANOMALY_ID", anomaly.to_string()),
             ("EVIL_ID", evil.to_string()),
-            // 30 alerts, the evil one, the threshold incident (the anomaly one may have cleared).
-            ("MIN_ROWS", "32".into()),
+            ("FLAPPING_ID", flapping.to_string()),
+            // 30 alerts, the evil one, the flapping one, the threshold incident
+            // (the anomaly one may have cleared).
+            ("MIN_ROWS", "33".into()),
             ("WHO", WHO.into()),
             ("SHOT_DIR", shots.display().to_string()),
         ],
