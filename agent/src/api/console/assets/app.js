@@ -173,7 +173,7 @@
   // --- routing and refresh -------------------------------------------------------
 
   let view = null; // { kind: 'list' } | { kind: 'incident', id }
-  let seq = 0; // bumps on navigation; older responses are dropped
+  let seq = 0; // bumps on every load; an older answer arriving late is dropped
   let timer = null;
   let listScroll = 0;
 
@@ -181,7 +181,6 @@
     const h = location.hash || '#/';
     const m = /^#\/incidents\/([^/?]+)$/.exec(h);
     if (view && view.kind === 'list') listScroll = window.scrollY;
-    seq++;
     if (m) {
       view = { kind: 'incident', id: decodeURIComponent(m[1]) };
       $('list').hidden = true;
@@ -199,7 +198,7 @@
 
   function refresh() {
     clearTimeout(timer);
-    const mine = seq;
+    const mine = ++seq;
     const done = () => {
       if (mine === seq) { clearTimeout(timer); timer = setTimeout(tick, REFRESH_MS); }
     };
