@@ -6,6 +6,7 @@
 //! mistakes; the daemon keeps serving whatever a request contains.
 
 pub mod auth;
+mod console;
 mod oncall;
 
 use std::sync::Arc;
@@ -84,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/services", get(services))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
+        .merge(console::api_routes())
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,
@@ -92,6 +94,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
         .merge(open)
         .merge(ingest)
+        .merge(console::routes())
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
