@@ -82,12 +82,28 @@ impl Threshold {
 
     /// Judges the sample `value` taken at time `t`.
     pub fn observe(&mut self, t: Millis, value: f64) -> Evaluation {
+        self.judge(t, value, true)
+            .expect("a full evaluation is always built")
+    }
+
+    /// Like [`observe`](Self::observe), but builds the evaluation (and its
+    /// reason text) only when the state changed: for callers that act on
+    /// changes alone and see many samples, the text is most of the cost.
+    /// The machine steps exactly as with `observe`.
+    pub fn observe_change(&mut self, t: Millis, value: f64) -> Option<Evaluation> {
+        self.judge(t, value, false)
+    }
+
+    fn judge(&mut self, t: Millis, value: f64, always: bool) -> Option<Evaluation> {
         if value.is_nan() {
-            return self.ignored(t, value, "ignored: value is NaN".to_owned());
+            // An ignored sample never changes the state.
+            return always.then(|| self.ignored(t, value, "ignored: value is NaN".to_owned()));
         }
         if let Some(last) = self.last_t.filter(|&last| t < last) {
-            let reason = format!("ignored: sample at {t} is older than the last one at {last}");
-            return self.ignored(t, value, reason);
+            return always.then(|| {
+                let reason = format!("ignored: sample at {t} is older than the last one at {last}");
+                self.ignored(t, value, reason)
+            });
         }
         self.last_t = Some(t);
 
@@ -96,8 +112,10 @@ impl Threshold {
         let breach = self.breaches(value);
         let clear = judging_firing && self.clears(value);
         let step = self.machine.step(t, breach, clear);
-        let reason = self.reason(t, value, judging_firing, &step);
-        step.evaluation(t, value, bound, reason)
+        (always || step.changed).then(|| {
+            let reason = self.reason(t, value, judging_firing, &step);
+            step.evaluation(t, value, bound, reason)
+        })
     }
 
     fn ignored(&self, t: Millis, value: f64, reason: String) -> Evaluation {

@@ -175,6 +175,24 @@ fn apply(d: &mut Heartbeat, p: Probe, t: Millis) -> Evaluation {
 
 proptest! {
     #[test]
+    fn threshold_observe_change_answers_exactly_the_changes(cfg in threshold_config(), samples in ordered_samples()) {
+        let mut full = Threshold::new(cfg.clone());
+        let mut lean = Threshold::new(cfg);
+        for &(t, v) in &samples {
+            let e = full.observe(t, v);
+            let c = lean.observe_change(t, v);
+            prop_assert_eq!(c.as_ref(), e.changed.then_some(&e));
+        }
+        // Also a NaN and an out-of-order sample.
+        let last = samples.last().map_or(0, |s| s.0);
+        for (t, v) in [(last, f64::NAN), (last - 1, 1.0)] {
+            let e = full.observe(t, v);
+            let c = lean.observe_change(t, v);
+            prop_assert_eq!(c.as_ref(), e.changed.then_some(&e));
+        }
+    }
+
+    #[test]
     fn threshold_never_fires_before_the_condition_held(cfg in threshold_config(), samples in ordered_samples()) {
         let mut d = Threshold::new(cfg.clone());
         let mut prev = State::Ok;

@@ -6,6 +6,7 @@
 //! and ticks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use medic_detectors::anomaly::{Direction, Ensemble, EnsembleConfig, Model, Score, SeasonalConfig};
 use medic_detectors::{
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::duration::Duration;
 use crate::config::spanned::Spanned;
+use crate::series::key::{CompactLabels, KeyMap, KeySet, labels_key};
 use crate::series::selector::Selector;
 use crate::series::{Batch, Labels, Millis};
 
@@ -341,13 +343,21 @@ pub struct Change {
     pub detail: Option<serde_json::Value>,
 }
 
+/// One label set a threshold detector follows.
+struct ThresholdSeries {
+    machine: Threshold,
+    labels: CompactLabels,
+    /// The batch origin (source, target) it comes from, to notice when a
+    /// complete batch no longer has it; shared by the batch's series.
+    origin: Arc<(String, String)>,
+}
+
 enum Machines {
     Threshold {
         selector: Selector,
         cfg: ThresholdConfig,
-        // Each series' machine and the batch origin (source, target) it comes
-        // from, to notice when a complete batch no longer has it.
-        by_series: HashMap<Labels, (Threshold, (String, String))>,
+        // Each label set's machine, by its key (`series::key::labels_key`).
+        by_series: KeyMap<ThresholdSeries>,
     },
     ErrorRate {
         errors: Selector,
@@ -419,7 +429,7 @@ impl Bound {
                         clear_value: *clear,
                         clear_hold_ms: clear_for.millis(),
                     },
-                    by_series: HashMap::new(),
+                    by_series: KeyMap::default(),
                 }
             }
             DetectorKind::ErrorRate {
@@ -577,35 +587,43 @@ impl Bound {
                 cfg,
                 by_series,
             } => {
-                let origin = (batch.source.clone(), batch.target.clone());
-                let mut seen = std::collections::HashSet::new();
+                let origin = Arc::new((batch.source.clone(), batch.target.clone()));
+                let mut seen = KeySet::default();
                 for s in &batch.samples {
                     if !selector.matches(&s.name, &s.labels) {
                         continue;
                     }
-                    // Look up before inserting: no label-set copy per sample.
-                    let first = !by_series.contains_key(&s.labels);
-                    if first {
-                        by_series.insert(
-                            s.labels.clone(),
-                            (Threshold::new(cfg.clone()), origin.clone()),
-                        );
-                    }
-                    let Some((m, o)) = by_series.get_mut(&s.labels) else {
+                    let key = labels_key(&s.labels);
+                    let first = !by_series.contains_key(&key);
+                    let t = by_series.entry(key).or_insert_with(|| ThresholdSeries {
+                        machine: Threshold::new(cfg.clone()),
+                        labels: CompactLabels::new(&s.labels),
+                        origin: origin.clone(),
+                    });
+                    if !t.labels.same_as(&s.labels) {
+                        // Two label sets with one 64-bit key (keys are keyed
+                        // SipHash: not expected in practice). Judge neither
+                        // as the other.
+                        tracing::warn!(detector = %name, "series key collision; sample skipped");
                         continue;
-                    };
-                    if *o != origin {
-                        o.clone_from(&origin);
                     }
-                    let e = m.observe(s.at, s.value);
-                    evaluations += 1;
-                    if batch.complete {
-                        seen.insert(s.labels.clone());
+                    if !Arc::ptr_eq(&t.origin, &origin) && *t.origin != *origin {
+                        t.origin = origin.clone();
                     }
                     // Only what the engine acts on: a change, or the first
                     // answer of a new machine (after a restart of medic it
-                    // resolves an incident left open).
-                    if e.changed || first {
+                    // resolves an incident left open); the evidence text is
+                    // built for those alone.
+                    let e = if first {
+                        Some(t.machine.observe(s.at, s.value))
+                    } else {
+                        t.machine.observe_change(s.at, s.value)
+                    };
+                    evaluations += 1;
+                    if batch.complete {
+                        seen.insert(key);
+                    }
+                    if let Some(e) = e {
                         out.push(Change {
                             detail: None,
                             detector: name.clone(),
@@ -617,13 +635,13 @@ impl Bound {
                 if batch.complete {
                     // Like Prometheus: a series its target stopped exposing is
                     // stale, and a condition on a stale series no longer holds.
-                    let stale: Vec<Labels> = by_series
+                    let stale: Vec<u64> = by_series
                         .iter()
-                        .filter(|(l, (_, o))| *o == origin && !seen.contains(*l))
-                        .map(|(l, _)| l.clone())
+                        .filter(|(k, t)| *t.origin == *origin && !seen.contains(*k))
+                        .map(|(k, _)| *k)
                         .collect();
-                    for l in stale {
-                        let Some((m, _)) = by_series.remove(&l) else {
+                    for k in stale {
+                        let Some(t) = by_series.remove(&k) else {
                             continue;
                         };
                         out.push(Change {
@@ -631,7 +649,7 @@ impl Bound {
                             detector: name.clone(),
                             evaluation: Evaluation {
                                 state: State::Ok,
-                                changed: m.state() != State::Ok,
+                                changed: t.machine.state() != State::Ok,
                                 evidence: Evidence {
                                     at: batch.at,
                                     observed: f64::NAN,
@@ -640,7 +658,7 @@ impl Bound {
                                     reason: "series no longer exposed by its target (stale)".into(),
                                 },
                             },
-                            labels: l,
+                            labels: t.labels.to_labels(),
                         });
                     }
                 }
@@ -788,7 +806,10 @@ impl Bound {
     /// Current state for a label set, if known.
     pub fn state(&self, labels: &Labels) -> Option<State> {
         match &self.machines {
-            Machines::Threshold { by_series, .. } => by_series.get(labels).map(|(m, _)| m.state()),
+            Machines::Threshold { by_series, .. } => by_series
+                .get(&labels_key(labels))
+                .filter(|t| t.labels.same_as(labels))
+                .map(|t| t.machine.state()),
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
             Machines::Anomaly { by_series, .. } => by_series.get(labels).map(|(_, m)| m.state()),

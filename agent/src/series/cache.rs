@@ -7,11 +7,12 @@
 //! are counted), at most `points` points for a watched series and one for the
 //! others; series with no sample for `ttl` are dropped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::key::{CompactLabels, KeyMap, series_key};
 use super::selector::Selector;
 use super::{Batch, Labels, Millis, Sample};
 
@@ -37,14 +38,14 @@ impl Default for CacheLimits {
 }
 
 struct Entry {
-    name: String,
-    labels: Labels,
+    name: Box<str>,
+    labels: CompactLabels,
     watched: bool,
     points: VecDeque<(Millis, f64)>,
 }
 
 struct Inner {
-    map: HashMap<u64, Entry>,
+    map: KeyMap<Entry>,
     last_sweep: Millis,
     dropped: u64,
 }
@@ -68,17 +69,13 @@ pub struct SeriesView {
     pub points: Vec<(Millis, Option<f64>)>,
 }
 
-fn key(name: &str, labels: &Labels) -> u64 {
-    crate::sources::push::series_key(name, labels)
-}
-
 impl SeriesCache {
     /// Empty.
     pub fn new(limits: CacheLimits) -> Self {
         SeriesCache {
             limits,
             inner: Mutex::new(Inner {
-                map: HashMap::new(),
+                map: KeyMap::default(),
                 last_sweep: 0,
                 dropped: 0,
             }),
@@ -93,7 +90,7 @@ impl SeriesCache {
         };
         let inner = &mut *g;
         for s in &batch.samples {
-            let k = key(&s.name, &s.labels);
+            let k = series_key(&s.name, &s.labels);
             let e = match inner.map.get_mut(&k) {
                 Some(e) => e,
                 None => {
@@ -102,8 +99,8 @@ impl SeriesCache {
                         continue;
                     }
                     inner.map.entry(k).or_insert_with(|| Entry {
-                        name: s.name.clone(),
-                        labels: s.labels.clone(),
+                        name: s.name.as_str().into(),
+                        labels: CompactLabels::new(&s.labels),
                         watched: watched(s),
                         points: VecDeque::new(),
                     })
@@ -136,7 +133,7 @@ impl SeriesCache {
     pub fn rewatch(&self, watched: impl Fn(&str, &Labels) -> bool) {
         if let Ok(mut g) = self.inner.lock() {
             for e in g.map.values_mut() {
-                e.watched = watched(&e.name, &e.labels);
+                e.watched = watched(&e.name, &e.labels.to_labels());
             }
         }
     }
@@ -149,10 +146,13 @@ impl SeriesCache {
         let mut out: Vec<SeriesView> = g
             .map
             .values()
-            .filter(|e| sel.matches(&e.name, &e.labels))
-            .map(|e| SeriesView {
-                name: e.name.clone(),
-                labels: e.labels.clone(),
+            .filter_map(|e| {
+                let labels = e.labels.to_labels();
+                sel.matches(&e.name, &labels).then_some((e, labels))
+            })
+            .map(|(e, labels)| SeriesView {
+                name: e.name.to_string(),
+                labels,
                 watched: e.watched,
                 points: e
                     .points

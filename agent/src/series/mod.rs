@@ -5,6 +5,7 @@
 //! a target at one instant.
 
 pub mod cache;
+pub mod key;
 pub mod selector;
 
 use std::collections::BTreeMap;

@@ -9,8 +9,6 @@
 //! (429 / 400 or an OTLP partial success), all counted in
 //! `medic_source_errors_total{reason}`.
 
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::http::StatusCode;
@@ -89,10 +87,7 @@ fn truncate(s: &str, n: usize) -> &str {
 
 /// Hash of a series identity (name and labels), for the active-series set.
 pub fn series_key(name: &str, labels: &Labels) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    labels.hash(&mut h);
-    h.finish()
+    crate::series::key::series_key(name, labels)
 }
 
 /// The set of active series of one source, bounded by `max_series`.
@@ -100,7 +95,7 @@ pub fn series_key(name: &str, labels: &Labels) -> u64 {
 pub struct SeriesLimiter {
     max: usize,
     ttl: Millis,
-    last_seen: HashMap<u64, Millis>,
+    last_seen: crate::series::key::KeyMap<Millis>,
     last_gc: Millis,
 }
 
@@ -110,7 +105,7 @@ impl SeriesLimiter {
         SeriesLimiter {
             max,
             ttl,
-            last_seen: HashMap::new(),
+            last_seen: Default::default(),
             last_gc: 0,
         }
     }
