@@ -112,6 +112,9 @@ fn default_restart_kinds() -> Vec<String> {
 /// `failures` consecutive failures of actions on one target → open (no
 /// tries) for `cooldown`, then half-open: one try; success closes it, failure
 /// opens it again. A failure is a failed action or one that did not verify.
+/// Only runbooks' own steps count: a compensation (`on_failure`), an
+/// escalation or a restoration that succeeds on the same target says nothing
+/// about whether the action works, so it neither opens nor closes the breaker.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
@@ -364,7 +367,12 @@ impl RestartLoop {
 impl CircuitBreaker {
     /// Check at `now`.
     pub fn check(&self, now: Millis, h: History<'_>) -> Verdict {
-        let newest_first: Vec<&Action> = h.on_target.iter().rev().filter(|a| h.counts(a)).collect();
+        let newest_first: Vec<&Action> = h
+            .on_target
+            .iter()
+            .rev()
+            .filter(|a| h.counts(a) && guarded(&a.step))
+            .collect();
         let trial_running = newest_first
             .first()
             .is_some_and(|a| a.state == ActionState::Intended);

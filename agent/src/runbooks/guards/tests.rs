@@ -273,6 +273,35 @@ fn circuit_breaker_needs_consecutive_failures() {
 }
 
 #[test]
+fn circuit_breaker_ignores_compensations_on_the_same_target() {
+    // fail-over-backend: the failover fails and its on_failure step puts
+    // the server back (same target, succeeds) — twice. The breaker opens.
+    let g = CircuitBreaker {
+        failures: 2,
+        cooldown: dur(600_000),
+    };
+    let compensation = |at| Action {
+        step: "steps[0].on_failure[0]".into(),
+        ..act(at, ActionState::Succeeded)
+    };
+    let restoration = |at| Action {
+        step: "restore[0]".into(),
+        ..act(at, ActionState::Succeeded)
+    };
+    let j = [
+        act(0, ActionState::Failed),
+        compensation(S),
+        act(60 * S, ActionState::Failed),
+        compensation(61 * S),
+        restoration(62 * S),
+    ];
+    assert_eq!(
+        blocked_by(&g.check(120 * S, on_target(&j))),
+        Some("circuit_breaker")
+    );
+}
+
+#[test]
 fn check_prefers_a_block_over_a_wait() {
     let g = Guards {
         restart_loop: Some(restart_loop()),
