@@ -10,6 +10,7 @@
 pub mod checks;
 pub mod guards;
 pub mod runner;
+pub mod testing;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
