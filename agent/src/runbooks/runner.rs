@@ -465,7 +465,12 @@ impl Runner {
         for attempt in first_attempt..=step.retry.max_attempts.max(1) {
             if attempt > 1 {
                 let delay = step.retry.delay(attempt, (self.jitter)());
-                if self.sleep_unless_resolved(iid, delay).await && require_open {
+                if !require_open {
+                    // Restore and escalate steps run whatever the incident
+                    // does: they wait out their back-off in full (watching
+                    // for resolution would end the wait at once).
+                    tokio::time::sleep(delay).await;
+                } else if self.sleep_unless_resolved(iid, delay).await {
                     return StepOutcome::IncidentResolved;
                 }
             }
