@@ -783,6 +783,7 @@ impl Runner {
                 on_target: &on_target,
                 of_runbook: &of_runbook,
                 dry_run: dry,
+                asking: Some((run.id, &action.step)),
             };
             match g.check(&action.executor, now, history) {
                 Verdict::Go => break,

@@ -65,6 +65,9 @@ pub enum Per {
 
 /// At most `max` actions in any `window`. Only the runbook's own steps
 /// count: escalations, compensations and restorations never use up the budget.
+/// Every attempt counts, but the retries of a step the limit let act are
+/// part of that action: they are not held back (the retry policy says how
+/// many there are).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
@@ -197,6 +200,9 @@ pub struct History<'a> {
     /// During a dry run, dry-run records count as actions, so a dry run shows
     /// what the guards would have done.
     pub dry_run: bool,
+    /// The run and step path asking: the rate limit lets a retry of a step it
+    /// already let act in this run through.
+    pub asking: Option<(i64, &'a str)>,
 }
 
 /// Whether guard rails apply to the step at `path`: the runbook's own
@@ -281,6 +287,13 @@ impl RateLimit {
             Per::Target => (h.on_target, "on this target"),
         };
         let since = now.saturating_sub(self.window.millis());
+        let retry = h.asking.is_some_and(|(run, step)| {
+            list.iter()
+                .any(|a| a.run_id == run && a.step == step && h.counts(a))
+        });
+        if retry {
+            return Verdict::Go;
+        }
         let n = list
             .iter()
             .filter(|a| h.counts(a) && guarded(&a.step) && a.intended_at > since)
