@@ -246,7 +246,10 @@ impl Runner {
         self.release(iid);
     }
 
-    /// Did one of the run's `steps` act (or, in a dry run, would it have)?
+    /// Did one of the run's `steps` change something (or, in a dry run, would
+    /// it have)? Telling people (`notify`) and waiting for them (`approval`)
+    /// change nothing, so there is nothing to restore after them alone: a run
+    /// whose incident resolved while it waited for approval restores nothing.
     fn steps_acted(&self, run: &Run) -> bool {
         self.store
             .journal_for_run(run.id)
@@ -254,6 +257,7 @@ impl Runner {
             .iter()
             .any(|a| {
                 a.step.starts_with("steps[")
+                    && !matches!(a.executor.as_str(), "notify" | "approval")
                     && matches!(a.state, ActionState::Succeeded | ActionState::DryRun)
             })
     }
