@@ -181,8 +181,26 @@ impl Runner {
         if !self.claim(run.incident_id) {
             return;
         }
+        self.hold_slots_again(&run, &runbook);
         let this = self.clone();
         tokio::spawn(async move { this.drive(run, runbook, true).await });
+    }
+
+    /// A resumed run takes back, at once, the concurrency slots it held when
+    /// medic stopped (the pools are in memory): the targets its steps acted
+    /// on, or were about to. Otherwise new runs could take them first and
+    /// more targets of a group than the limit would be acted on at once.
+    fn hold_slots_again(&self, run: &Run, rb: &Runbook) {
+        let journal = self.store.journal_for_run(run.id).unwrap_or_default();
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        for a in journal {
+            if !guards::guarded(&a.step) || a.state == ActionState::Blocked {
+                continue;
+            }
+            if let Some(c) = rb.guards.for_target(&a.target).concurrency {
+                pools.hold(&c.group, &a.target, run.id);
+            }
+        }
     }
 
     fn event(
@@ -923,3 +941,7 @@ impl Runner {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;
