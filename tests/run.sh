@@ -16,11 +16,19 @@ command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v haproxy >/dev/null || need+=(haproxy)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "${need[@]}";
-  else sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}"; fi
-fi
+# Headless Chromium and Node.js for the web console test (tests/e2e/console.rs),
+# without recommends (they pull in desktop packages).
+web=()
+[ -x /usr/bin/chromium ] || web+=(chromium)
+command -v node >/dev/null || web+=(nodejs)
+command -v npm >/dev/null || web+=(npm)
+apt_install() {
+  echo "installing: $*"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$@";
+  else sudo apt-get update -qq && sudo apt-get install -y -qq "$@"; fi
+}
+if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
+if [ ${#web[@]} -gt 0 ]; then apt_install --no-install-recommends "${web[@]}"; fi
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 
 # --- a Python venv with the real clients (OpenTelemetry SDK, aiosmtpd) --------
@@ -28,6 +36,19 @@ export MEDIC_VENV="${MEDIC_VENV:-$HOME/.cache/medic-venv}"
 if ! "$MEDIC_VENV/bin/python" -c 'import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http, aiosmtpd' 2>/dev/null; then
   /usr/bin/python3 -m venv "$MEDIC_VENV"
   "$MEDIC_VENV/bin/pip" install -q -r tests/requirements.txt
+fi
+
+# --- playwright-core, which drives Debian's chromium (it downloads no browser) --
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "Node.js $(node --version) is too old: playwright-core 1.65 needs Node.js 20 or newer" >&2
+  echo "(Debian bookworm's nodejs is 18; use a Node.js 20 package, e.g. Debian trixie's)." >&2
+  exit 1
+fi
+export MEDIC_NODE="${MEDIC_NODE:-$HOME/.cache/medic-node}"
+if [ "$(node -p "require('$MEDIC_NODE/node_modules/playwright-core/package.json').version" 2>/dev/null)" != 1.65.1 ]; then
+  mkdir -p "$MEDIC_NODE"
+  npm install --prefix "$MEDIC_NODE" --no-audit --no-fund --save-exact playwright-core@1.65.1
 fi
 
 # --- build once, then test ----------------------------------------------------
@@ -38,4 +59,7 @@ cargo build --workspace --bins --locked
 export MEDIC_BIN="$CARGO_TARGET_DIR/debug/medic"
 # End-to-end tests start several processes each; three at a time is plenty for
 # a 2-core machine.
+# Everything is installed now: a test of a real component that finds it
+# missing fails instead of skipping.
+export MEDIC_REQUIRE_COMPONENTS=1
 cargo test --workspace --locked -- --test-threads=3

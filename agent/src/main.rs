@@ -56,6 +56,9 @@ enum Cmd {
         /// medic's API.
         #[arg(long, default_value = "http://127.0.0.1:9460", env = "MEDIC_API")]
         api: String,
+        /// API token (needed when medic has `auth.tokens`).
+        #[arg(long, env = "MEDIC_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Show one incident with its timeline.
     Incident {
@@ -64,6 +67,9 @@ enum Cmd {
         /// medic's API.
         #[arg(long, default_value = "http://127.0.0.1:9460", env = "MEDIC_API")]
         api: String,
+        /// API token (needed when medic has `auth.tokens`).
+        #[arg(long, env = "MEDIC_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Acknowledge an incident: "I have it".
     Ack {
@@ -78,6 +84,9 @@ enum Cmd {
         /// medic's API.
         #[arg(long, default_value = "http://127.0.0.1:9460", env = "MEDIC_API")]
         api: String,
+        /// API token (needed when medic has `auth.tokens`).
+        #[arg(long, env = "MEDIC_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Write the JSON Schemas of medic.yaml and runbook files.
     Schema {
@@ -126,18 +135,19 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Cmd::Incidents { all, api } => block_on(incidents(api, all)),
-        Cmd::Incident { id, api } => block_on(incident(api, id)),
+        Cmd::Incidents { all, api, token } => block_on(incidents(Api::new(api, token), all)),
+        Cmd::Incident { id, api, token } => block_on(incident(Api::new(api, token), id)),
         Cmd::Ack {
             id,
             who,
             comment,
             api,
+            token,
         } => {
             let who = who
                 .or_else(|| std::env::var("USER").ok())
                 .unwrap_or_else(|| "cli".into());
-            block_on(ack(api, id, who, comment))
+            block_on(ack(Api::new(api, token), id, who, comment))
         }
     }
 }
@@ -205,8 +215,38 @@ fn schema(out: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-async fn get_json(url: &str) -> Result<serde_json::Value, String> {
-    let r = reqwest::get(url).await.map_err(|e| format!("{url}: {e}"))?;
+/// medic's API as the CLI reaches it.
+struct Api {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(base: String, token: Option<String>) -> Api {
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.filter(|t| !t.trim().is_empty()),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t.trim()),
+            None => r,
+        }
+    }
+}
+
+async fn get_json(api: &Api, path: &str) -> Result<serde_json::Value, String> {
+    let url = format!("{}{path}", api.base);
+    let r = api
+        .request(reqwest::Method::GET, path)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = r.status();
     let v: serde_json::Value = r.json().await.map_err(|e| format!("{url}: {e}"))?;
     if !status.is_success() {
@@ -221,12 +261,12 @@ fn ago(ms: i64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(s)).to_string()
 }
 
-async fn incidents(api: String, all: bool) -> ExitCode {
-    let url = format!(
-        "{api}/api/v1/incidents?state={}",
+async fn incidents(api: Api, all: bool) -> ExitCode {
+    let path = format!(
+        "/api/v1/incidents?state={}",
         if all { "all" } else { "open" }
     );
-    match get_json(&url).await {
+    match get_json(&api, &path).await {
         Ok(v) => {
             let list = v["incidents"].as_array().cloned().unwrap_or_default();
             if list.is_empty() {
@@ -257,8 +297,8 @@ async fn incidents(api: String, all: bool) -> ExitCode {
     }
 }
 
-async fn incident(api: String, id: i64) -> ExitCode {
-    match get_json(&format!("{api}/api/v1/incidents/{id}")).await {
+async fn incident(api: Api, id: i64) -> ExitCode {
+    match get_json(&api, &format!("/api/v1/incidents/{id}")).await {
         Ok(v) => {
             let i = &v["incident"];
             println!(
@@ -287,16 +327,20 @@ async fn incident(api: String, id: i64) -> ExitCode {
     }
 }
 
-async fn ack(api: String, id: i64, who: String, comment: String) -> ExitCode {
-    let url = format!("{api}/api/v1/incidents/{id}/ack");
-    let r = reqwest::Client::new()
-        .post(&url)
+async fn ack(api: Api, id: i64, who: String, comment: String) -> ExitCode {
+    let path = format!("/api/v1/incidents/{id}/ack");
+    let url = format!("{}{path}", api.base);
+    let r = api
+        .request(reqwest::Method::POST, &path)
         .json(&serde_json::json!({"who": who, "comment": comment}))
         .send()
         .await;
     match r {
         Ok(r) if r.status().is_success() => {
-            println!("incident {id} acknowledged by {who}");
+            // With a token, medic records the token's owner.
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            let by = v["incident"]["acked_by"].as_str().unwrap_or(&who);
+            println!("incident {id} acknowledged by {by}");
             ExitCode::SUCCESS
         }
         Ok(r) => {

@@ -53,6 +53,13 @@ pub struct ExecutorLabels {
     pub executor: String,
 }
 
+/// Labels `{reason}` of refused API requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `unauthenticated` (401) or `forbidden` (403).
+    pub reason: String,
+}
+
 /// Labels `{guard}`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GuardLabels {
@@ -98,6 +105,8 @@ pub struct Metrics {
     pub reloads: Family<ResultLabels, Counter>,
     /// Notification delivery attempts by notifier and outcome.
     pub notifications: Family<NotificationLabels, Counter>,
+    /// API requests refused for want of a token or a role.
+    pub api_auth_refusals: Family<RefusalLabels, Counter>,
     registry: Registry,
 }
 
@@ -169,7 +178,14 @@ impl Metrics {
             "Notification delivery attempts by notifier and outcome",
             notifications.clone(),
         );
+        let api_auth_refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "api_auth_refusals",
+            "API requests refused: no or unknown token (unauthenticated), role too low (forbidden)",
+            api_auth_refusals.clone(),
+        );
         Metrics {
+            api_auth_refusals,
             notifications,
             samples_ingested,
             source_errors,

@@ -3,52 +3,23 @@
 //! observed value and the score in the timeline; after a restart the learnt
 //! state is restored rather than relearnt.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use medic_e2e::*;
 
 #[test]
 fn anomaly_detector_opens_an_incident_with_its_evidence_and_keeps_its_state() {
-    let value = Arc::new(Mutex::new(0u64));
-    let v = value.clone();
-    // A queue depth around 10 with noise; the test sets a jump.
-    let target = TestServer::start(move |_| {
-        let mut n = v.lock().unwrap();
-        *n += 1;
-        let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-        let depth = if *n > 1_000_000 {
-            500.0
-        } else {
-            10.0 + (x % 100) as f64 / 50.0
-        };
-        (
-            200,
-            format!("# TYPE app_queue_depth gauge\napp_queue_depth {depth}\n"),
-        )
-    });
+    let jump = Arc::new(AtomicBool::new(false));
+    let target = queue_depth_target(jump.clone());
     let dir = TempDir::new("anomaly");
-    let config = format!(
-        r#"sources:
-  - name: app
-    kind: scrape
-    interval: 100ms
-    targets: [127.0.0.1:{}]
-detectors:
-  - name: queue-anomaly
-    kind: anomaly
-    series: app_queue_depth
-    direction: up
-    min_abs_deviation: 5
-    warm_up: 30
-"#,
-        target.port
-    );
+    let config = queue_depth_config(target.port, "", "");
     let mut m = Medic::start(&dir, &config, &[]);
     // Learn for a while, then jump.
     std::thread::sleep(Duration::from_secs(6));
     assert!(m.incidents().is_empty(), "no false alarm while normal");
-    *value.lock().unwrap() = 2_000_000;
+    jump.store(true, Ordering::Relaxed);
     let d = m.wait_incident("queue-anomaly", Duration::from_secs(30), |_| true);
     let opened = &d["timeline"][0]["data"];
     assert_eq!(opened["observed"], 500.0, "{opened}");

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use medic_e2e::components::{Prometheus, have};
+use medic_e2e::components::{Prometheus, have, present};
 use medic_e2e::*;
 use serde_json::Value;
 
@@ -30,12 +30,11 @@ fn dashboard_queries() -> Vec<(String, String)> {
 
 #[test]
 fn every_dashboard_panel_has_data() {
-    if !have("prometheus") {
-        eprintln!("SKIP: prometheus not installed (tests/run.sh installs it)");
+    if !present(have("prometheus"), "prometheus") {
         return;
     }
     let queries = dashboard_queries();
-    assert!(queries.len() >= 8, "{queries:?}");
+    assert!(queries.len() >= 9, "{queries:?}");
     let dir = TempDir::new("dash");
     let demo_port = free_port();
     let config = supervised_demo_config(
@@ -54,6 +53,12 @@ steps:
     timeout: 10s
     verify: {{http: "http://127.0.0.1:{demo_port}/health", within: 10s}}
 "#
+    );
+    // A receiver, so the notification panel has deliveries to show.
+    let hook = TestServer::start(|_| (200, "ok".into()));
+    let config = format!(
+        "{config}notifiers:\n  - name: hook\n    kind: webhook\n    url: http://127.0.0.1:{}/hook\nescalation_policies:\n  - name: p\n    levels:\n      - notify: [hook]\nroutes:\n  - policy: p\n",
+        hook.port
     );
     let m = Medic::start(&dir, &config, &[("restart.yaml", &runbook)]);
     let prom = Prometheus::start(

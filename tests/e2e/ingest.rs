@@ -6,20 +6,17 @@
 
 use std::time::Duration;
 
-use medic_e2e::components::{Alertmanager, Prometheus, have};
+use medic_e2e::components::{Alertmanager, Prometheus, have, present};
 use medic_e2e::*;
 use serde_json::Value;
 
 const LONG: Duration = Duration::from_secs(90);
 
 fn components_present() -> bool {
-    let ok = have("prometheus") && have("prometheus-alertmanager");
-    if !ok {
-        eprintln!(
-            "SKIP: prometheus / prometheus-alertmanager not installed (tests/run.sh installs them)"
-        );
-    }
-    ok
+    present(
+        have("prometheus") && have("prometheus-alertmanager"),
+        "prometheus / prometheus-alertmanager",
+    )
 }
 
 fn prometheus_config(demo_port: u16, medic_port: u16, extra: &str) -> String {
@@ -323,8 +320,10 @@ scrape_configs:
 
 #[test]
 fn dns_srv_discovery_follows_the_records() {
-    if !have("dnsmasq") && !std::path::Path::new("/usr/sbin/dnsmasq").exists() {
-        eprintln!("SKIP: dnsmasq not installed (tests/run.sh installs dnsmasq-base)");
+    if !present(
+        have("dnsmasq") || std::path::Path::new("/usr/sbin/dnsmasq").exists(),
+        "dnsmasq (dnsmasq-base)",
+    ) {
         return;
     }
     let dir = TempDir::new("dns");

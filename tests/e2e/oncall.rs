@@ -493,3 +493,248 @@ fn an_ack_lasts_until_resolved_and_a_recurrence_is_notified_again() {
         [json!("opened"), json!("acknowledged"), json!("resolved")]
     );
 }
+
+/// (status, JSON body) of a request with an optional bearer token.
+fn call(
+    m: &Medic,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = reqwest::blocking::Client::new().request(method, format!("{}{path}", m.api));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let r = r.send().expect("request");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+#[test]
+fn api_tokens_enforce_roles_and_acks_and_silences_are_attributed_to_the_token_owner() {
+    use reqwest::Method;
+    let dir = TempDir::new("oncall-tokens");
+    for (f, t) in [
+        ("vera.token", "viewer-token-1"),
+        ("rita.token", "responder-token-2"),
+        ("adam.token", "admin-token-3"),
+    ] {
+        std::fs::write(dir.path(f), format!("{t}\n")).unwrap();
+    }
+    let m = Medic::start(
+        &dir,
+        &format!(
+            "{}auth:\n  tokens:\n    - {{name: vera, role: viewer, token_file: vera.token}}\n    - {{name: rita, role: responder, token_file: rita.token}}\n    - {{name: adam, role: admin, token_file: adam.token}}\n",
+            sources()
+        ),
+        &[],
+    );
+    alert(&m, "Down", &[("service", "web")], true);
+    let (viewer, responder, admin) = (
+        Some("viewer-token-1"),
+        Some("responder-token-2"),
+        Some("admin-token-3"),
+    );
+    let id = wait_for(Duration::from_secs(20), "the incident", || {
+        let (code, v) = call(&m, Method::GET, "/api/v1/incidents", viewer, None);
+        assert_eq!(code, 200, "{v}");
+        v["incidents"]
+            .as_array()
+            .and_then(|l| l.first())
+            .map(|i| i["id"].clone())
+    });
+
+    // No token, a malformed header, an unknown token: 401, nothing changes.
+    let (code, body) = call(&m, Method::GET, "/api/v1/incidents", None, None);
+    assert_eq!(code, 401, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+    let (code, _) = call(&m, Method::GET, "/api/v1/incidents", Some("nope"), None);
+    assert_eq!(code, 401);
+    let ack_path = format!("/api/v1/incidents/{id}/ack");
+    let (code, _) = call(
+        &m,
+        Method::POST,
+        &ack_path,
+        None,
+        Some(json!({"who": "mallory"})),
+    );
+    assert_eq!(code, 401);
+    // A viewer may read but not acknowledge or silence: 403 with the reason.
+    let (code, body) = call(
+        &m,
+        Method::POST,
+        &ack_path,
+        viewer,
+        Some(json!({"who": "vera"})),
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("needs responder"),
+        "{body}"
+    );
+    let (code, _) = call(
+        &m,
+        Method::POST,
+        "/api/v1/silences",
+        viewer,
+        Some(json!({"matchers": "{service=\"web\"}", "duration": "1h"})),
+    );
+    assert_eq!(code, 403);
+    let (_, d) = call(
+        &m,
+        Method::GET,
+        &format!("/api/v1/incidents/{id}"),
+        viewer,
+        None,
+    );
+    assert_eq!(d["incident"]["state"], "firing", "{d}");
+    let (_, s) = call(&m, Method::GET, "/api/v1/silences", viewer, None);
+    assert_eq!(s["silences"].as_array().unwrap().len(), 0, "{s}");
+
+    // A responder acknowledges; the record names the token's owner, not the
+    // name in the body.
+    let (code, body) = call(
+        &m,
+        Method::POST,
+        &ack_path,
+        responder,
+        Some(json!({"who": "mallory", "comment": "on it"})),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["incident"]["acked_by"], "rita", "{body}");
+    let (code, body) = call(
+        &m,
+        Method::POST,
+        "/api/v1/silences",
+        responder,
+        Some(json!({"matchers": "{service=\"web\"}", "duration": "1h", "comment": "deploy"})),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["silence"]["created_by"], "rita", "{body}");
+
+    // The CLI sends its token (--token or MEDIC_TOKEN) and says plainly when
+    // it lacks one.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(medic_e2e::medic_bin())
+            .args(args)
+            .args(["--api", &m.api])
+            .env_remove("MEDIC_TOKEN")
+            .output()
+            .expect("medic cli")
+    };
+    let out = cli(&["incidents"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a token"),
+        "{out:?}"
+    );
+    let out = cli(&["incidents", "--token", "viewer-token-1"]);
+    assert!(out.status.success(), "{out:?}");
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains("Down is down") && listed.contains("rita"),
+        "{listed}"
+    );
+
+    // Reload needs admin.
+    let (code, _) = call(&m, Method::POST, "/api/v1/reload", responder, None);
+    assert_eq!(code, 403);
+    let (code, body) = call(&m, Method::POST, "/api/v1/reload", admin, None);
+    assert_eq!(code, 200, "{body}");
+
+    // Probes and Prometheus need no token; refusals are counted.
+    let (code, _) = get(&format!("{}/healthz", m.api));
+    assert_eq!(code, 200);
+    let metrics = m.metrics();
+    assert!(
+        metrics.contains("medic_api_auth_refusals_total{reason=\"unauthenticated\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("medic_api_auth_refusals_total{reason=\"forbidden\"} 3"),
+        "{metrics}"
+    );
+    // Tokens never reach the log.
+    let log = m.log();
+    for t in [
+        "viewer-token-1",
+        "responder-token-2",
+        "admin-token-3",
+        "nope",
+    ] {
+        assert!(!log.contains(t), "token {t} in the log");
+    }
+}
+
+#[test]
+fn incidents_sharing_group_labels_arrive_as_one_notification() {
+    let hook = ok_server();
+    let dir = TempDir::new("oncall-group");
+    let config = format!(
+        "{}notifiers:\n  - name: hook\n    kind: webhook\n    url: http://127.0.0.1:{}/hook\nescalation_policies:\n  - name: p\n    levels:\n      - notify: [hook]\nroutes:\n  - policy: p\n    group_by: [service]\n    group_wait: 2s\n    group_interval: 3s\n",
+        sources(),
+        hook.port
+    );
+    let m = Medic::start(&dir, &config, &[]);
+    for pod in ["a", "b", "c"] {
+        alert(&m, "PodDown", &[("service", "web"), ("pod", pod)], true);
+    }
+    alert(&m, "PodDown", &[("service", "db"), ("pod", "d")], true);
+    let opened = |b: &Value| b["event"] == "opened";
+    let messages = wait_for(Duration::from_secs(20), "two grouped messages", || {
+        let v: Vec<Value> = hook
+            .requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(opened)
+            .collect();
+        (v.len() >= 2).then_some(v)
+    });
+    let services = |b: &Value| -> Vec<String> {
+        b["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                i["incident"]["labels"]["service"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let web = messages
+        .iter()
+        .find(|b| b["group_labels"]["service"] == "web")
+        .expect("web's message");
+    assert_eq!(services(web), vec!["web"; 3], "{web}");
+    let db = messages
+        .iter()
+        .find(|b| b["group_labels"]["service"] == "db")
+        .expect("db's message");
+    assert_eq!(services(db), vec!["db"], "{db}");
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let id = web["incident"]["id"].clone();
+    assert!(timeline_has(
+        &detail(&m, &id),
+        "one message for 3 incidents grouped by {service=\"web\"}"
+    ));
+
+    // A late member of a group already notified comes in the group's next
+    // message, on its own.
+    alert(&m, "PodDown", &[("service", "web"), ("pod", "e")], true);
+    let late = wait_for(Duration::from_secs(20), "the late member", || {
+        hook.requests()
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Value>(&r.body).ok())
+            .filter(opened)
+            .nth(2)
+    });
+    assert_eq!(late["group_labels"]["service"], "web");
+    assert_eq!(late["incidents"].as_array().unwrap().len(), 1, "{late}");
+    assert_eq!(late["incident"]["labels"]["pod"], "e");
+}

@@ -26,11 +26,13 @@ fn python() -> Option<PathBuf> {
         .args(["-c", "import opentelemetry.sdk, opentelemetry.exporter.otlp.proto.grpc, opentelemetry.exporter.otlp.proto.http"])
         .status()
         .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "SKIPPED: no OpenTelemetry SDK venv at {} (run tests/run.sh or set MEDIC_VENV)",
+    if !medic_e2e::components::present(
+        ok,
+        &format!(
+            "the OpenTelemetry SDK venv at {} (or set MEDIC_VENV)",
             venv.display()
-        );
+        ),
+    ) {
         return None;
     }
     Some(py)

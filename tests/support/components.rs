@@ -1,8 +1,9 @@
 //! Real monitoring components for the end-to-end tests, started the way
 //! ../shared/COMPONENTS.md documents: Prometheus 2.42 and Alertmanager 0.25
-//! (Debian packages, installed by tests/run.sh), on loopback, stopped on drop.
+//! (Debian packages, installed by tests/run.sh), on loopback, stopped on drop;
+//! and headless Chromium driven by playwright-core for the web console.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,6 +18,21 @@ pub fn have(program: &str) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Whether a test of a real component may run. When it is missing, a
+/// developer's quick run skips the test with a note, but under `tests/run.sh`
+/// (which sets `MEDIC_REQUIRE_COMPONENTS=1` after installing everything) the
+/// test fails, so CI never passes a test that did not run.
+pub fn present(ok: bool, what: &str) -> bool {
+    if ok {
+        return true;
+    }
+    if std::env::var_os("MEDIC_REQUIRE_COMPONENTS").is_some_and(|v| v != "0") {
+        panic!("{what} is missing, and MEDIC_REQUIRE_COMPONENTS is set (tests/run.sh installs it)");
+    }
+    eprintln!("SKIP: {what} is missing (tests/run.sh installs it)");
+    false
 }
 
 fn start_logged(dir: &Path, name: &str, cmd: &mut Command) -> Proc {
@@ -287,4 +303,66 @@ impl SmtpSink {
         }
         out
     }
+}
+
+/// Where `tests/run.sh` installs playwright-core: `$MEDIC_NODE`, default
+/// `~/.cache/medic-node` (its `node_modules/` holds the package).
+pub fn node_dir() -> PathBuf {
+    std::env::var_os("MEDIC_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var("HOME").unwrap_or_default()).join(".cache/medic-node")
+        })
+}
+
+/// Where tests keep what people look at afterwards (screenshots):
+/// `<target>/debug/e2e-artifacts/`.
+pub fn artifacts_dir() -> PathBuf {
+    let d = crate::build_dir().join("e2e-artifacts");
+    std::fs::create_dir_all(&d).expect("artifacts dir");
+    d
+}
+
+/// Run `tests/browser/<script>` with Node: it drives headless Chromium
+/// (Debian `chromium`) through playwright-core. Returns its stdout; panics
+/// with its output if it fails, and with what to install if node, chromium
+/// or playwright-core is missing: the test never skips.
+pub fn browser_script(script: &str, env: &[(&str, String)]) -> String {
+    let install = "run tests/run.sh, which installs chromium and nodejs (apt) and playwright-core (npm, into $MEDIC_NODE)";
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "headless Chromium not found at {chromium}: {install}"
+    );
+    let node_ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(node_ok, "node not found on PATH: {install}");
+    let modules = node_dir().join("node_modules");
+    assert!(
+        modules.join("playwright-core/package.json").exists(),
+        "playwright-core not found in {}: {install}",
+        modules.display()
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("browser")
+        .join(script);
+    let out = Command::new("node")
+        .arg(&path)
+        .env("NODE_PATH", &modules)
+        .env("CHROMIUM", &chromium)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} failed ({}):\n{stderr}\n{stdout}",
+        path.display(),
+        out.status
+    );
+    stdout
 }

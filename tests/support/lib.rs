@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,19 +20,23 @@ pub fn medic_bin() -> PathBuf {
     if let Ok(p) = std::env::var("MEDIC_BIN") {
         return PathBuf::from(p);
     }
-    // target/debug/deps/spine-xxxx → target/debug/medic
-    let exe = std::env::current_exe().expect("test exe");
-    let p = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("medic");
+    let p = build_dir().join("medic");
     assert!(
         p.exists(),
         "medic binary not found at {}; run `cargo build -p medic-agent` first or set MEDIC_BIN",
         p.display()
     );
     p
+}
+
+/// The build directory the tests run from (`<target>/debug`).
+pub fn build_dir() -> PathBuf {
+    // <target>/debug/deps/spine-xxxx → <target>/debug
+    let exe = std::env::current_exe().expect("test exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
 }
 
 /// A free loopback port (bound and released; fine for tests).
@@ -315,6 +320,47 @@ sources:
     below: 1
 "#,
         bin = medic_bin().display()
+    )
+}
+
+/// A scrape target serving the gauge `app_queue_depth`: around 10 with
+/// deterministic noise, 500 once `jump` is set.
+pub fn queue_depth_target(jump: Arc<AtomicBool>) -> TestServer {
+    let n = AtomicU64::new(0);
+    TestServer::start(move |_| {
+        let k = n.fetch_add(1, Ordering::Relaxed) + 1;
+        let x = k.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        let depth = if jump.load(Ordering::Relaxed) {
+            500.0
+        } else {
+            10.0 + (x % 100) as f64 / 50.0
+        };
+        (
+            200,
+            format!("# TYPE app_queue_depth gauge\napp_queue_depth {depth}\n"),
+        )
+    })
+}
+
+/// `medic.yaml` text scraping a [`queue_depth_target`] on `port` every 100 ms
+/// (source `app`), with the anomaly detector `queue-anomaly` on
+/// `app_queue_depth`; `extra_sources` and `extra_detectors` are YAML list
+/// items appended to `sources:` and `detectors:`.
+pub fn queue_depth_config(port: u16, extra_sources: &str, extra_detectors: &str) -> String {
+    format!(
+        r#"sources:
+  - name: app
+    kind: scrape
+    interval: 100ms
+    targets: [127.0.0.1:{port}]
+{extra_sources}detectors:
+  - name: queue-anomaly
+    kind: anomaly
+    series: app_queue_depth
+    direction: up
+    min_abs_deviation: 5
+    warm_up: 30
+{extra_detectors}"#
     )
 }
 

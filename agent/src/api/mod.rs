@@ -5,6 +5,8 @@
 //! Errors are JSON `{"error": "..."}` with a 4xx status for the caller's
 //! mistakes; the daemon keeps serving whatever a request contains.
 
+pub mod auth;
+mod console;
 mod oncall;
 
 use std::sync::Arc;
@@ -62,14 +64,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/metrics", post(crate::sources::otlp::http::metrics))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state.push.clone());
-    Router::new()
+    // Open to all: probes, Prometheus, and signed links (their signature is
+    // the credential). Everything else needs a token's role when tokens are
+    // configured (`auth.rs`).
+    let open = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/ack/{id}", get(oncall::ack_link))
+        .with_state(state.clone());
+    Router::new()
         .route("/api/v1/incidents", get(list_incidents))
         .route("/api/v1/incidents/{id}", get(get_incident))
         .route("/api/v1/incidents/{id}/ack", post(ack))
-        .route("/ack/{id}", get(oncall::ack_link))
         .route(
             "/api/v1/silences",
             get(oncall::list_silences).post(oncall::create_silence),
@@ -78,9 +85,16 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/services", get(services))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
+        .merge(console::api_routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
         .with_state(state)
+        .merge(open)
         .merge(ingest)
+        .merge(console::routes())
 }
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -197,13 +211,25 @@ async fn get_incident(State(s): State<ApiState>, Path(id): Path<String>) -> Resp
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AckBody {
+    /// Who acknowledges; with a token, the token's name is recorded instead.
+    #[serde(default)]
     who: String,
     #[serde(default)]
     comment: String,
 }
 
+/// The actor to record: the token's owner when a token was used, otherwise
+/// the name the caller gave.
+fn actor(principal: Option<&axum::Extension<auth::Principal>>, given: &str) -> String {
+    match principal {
+        Some(p) => p.name.clone(),
+        None => given.trim().to_string(),
+    }
+}
+
 async fn ack(
     State(s): State<ApiState>,
+    principal: Option<axum::Extension<auth::Principal>>,
     Path(id): Path<String>,
     body: Result<Json<AckBody>, JsonRejection>,
 ) -> Response {
@@ -215,13 +241,11 @@ async fn ack(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    if b.who.trim().is_empty() {
+    let who = actor(principal.as_ref(), &b.who);
+    if who.is_empty() {
         return error(StatusCode::BAD_REQUEST, "who must not be empty");
     }
-    match s
-        .store
-        .acknowledge(id, b.who.trim(), &b.comment, now_millis())
-    {
+    match s.store.acknowledge(id, &who, &b.comment, now_millis()) {
         Ok(i) => Json(json!({ "incident": i })).into_response(),
         Err(e) => store_error(e),
     }

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiState, error, json_body, parse_id, store_error, wants_all};
+use super::{ApiState, actor, auth, error, json_body, parse_id, store_error, wants_all};
 use crate::executors::template::html;
 use crate::oncall::links::LinkError;
 use crate::series::now_millis;
@@ -114,6 +114,8 @@ pub async fn ack_link(
 #[serde(deny_unknown_fields)]
 pub struct SilenceBody {
     matchers: String,
+    /// Who creates it; with a token, the token's name is recorded instead.
+    #[serde(default)]
     created_by: String,
     #[serde(default)]
     comment: String,
@@ -172,6 +174,7 @@ fn silence_times(b: &SilenceBody, now: i64) -> Result<(i64, i64), Box<Response>>
 /// `POST /api/v1/silences`.
 pub async fn create_silence(
     State(s): State<ApiState>,
+    principal: Option<axum::Extension<auth::Principal>>,
     body: Result<Json<SilenceBody>, JsonRejection>,
 ) -> Response {
     let b = match json_body(
@@ -199,7 +202,8 @@ pub async fn create_silence(
             );
         }
     }
-    if b.created_by.trim().is_empty() {
+    let created_by = actor(principal.as_ref(), &b.created_by);
+    if created_by.is_empty() {
         return error(StatusCode::BAD_REQUEST, "created_by must not be empty");
     }
     let now = now_millis();
@@ -207,14 +211,10 @@ pub async fn create_silence(
         Ok(t) => t,
         Err(r) => return *r,
     };
-    match s.store.add_silence(
-        &b.matchers,
-        start,
-        end,
-        b.created_by.trim(),
-        &b.comment,
-        now,
-    ) {
+    match s
+        .store
+        .add_silence(&b.matchers, start, end, &created_by, &b.comment, now)
+    {
         Ok(silence) => (StatusCode::CREATED, Json(json!({ "silence": silence }))).into_response(),
         Err(e) => store_error(e),
     }

@@ -75,6 +75,10 @@ pub struct MedicConfig {
     /// Hold incidents that keep changing state open until they settle.
     #[serde(default)]
     pub flapping: Option<crate::incidents::flapping::FlappingConfig>,
+    /// API tokens with roles (viewer, responder, admin). Without any, the
+    /// API needs no token.
+    #[serde(default)]
+    pub auth: crate::api::auth::AuthConfig,
 }
 
 fn default_listen() -> String {
@@ -578,6 +582,9 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 ));
             }
         }
+    }
+    for (at, message) in c.auth.check() {
+        errors.push(err_at(file, at, message));
     }
     for (at, message) in crate::oncall::validate(c) {
         errors.push(match at {

@@ -362,6 +362,18 @@ fn a_full_oncall_section_loads() {
     assert_eq!(l.config.maintenance_windows[0].start.value, "02:00");
 }
 
+/// The error line mentioning `needle` points at `medic.yaml` line `line`.
+fn assert_on_line(errors: &str, needle: &str, line: usize) {
+    let l = errors
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} not in:\n{errors}"));
+    assert!(
+        l.contains(&format!("medic.yaml:{line}:")),
+        "{needle:?} should be on line {line}: {l}"
+    );
+}
+
 #[test]
 fn oncall_mistakes_point_at_their_line() {
     let bad = ONCALL
@@ -385,14 +397,7 @@ fn oncall_mistakes_point_at_their_line() {
         ("text: unknown template name \"nope\"", 3),
         ("maintenance window \"sunday-patching\": start \"2am\"", 31),
     ] {
-        let l = e
-            .lines()
-            .find(|l| l.contains(needle))
-            .unwrap_or_else(|| panic!("{needle:?} not in:\n{e}"));
-        assert!(
-            l.contains(&format!("medic.yaml:{line}:")),
-            "{needle:?} should be on line {line}: {l}"
-        );
+        assert_on_line(&e, needle, line);
     }
 }
 
@@ -403,4 +408,29 @@ fn an_unknown_notifier_kind_is_refused_at_its_kind_line() {
     let e = load(&p).unwrap_err().to_string();
     assert!(e.contains("pigeon"), "{e}");
     assert!(e.contains("medic.yaml:3:"), "{e}");
+}
+
+#[test]
+fn auth_token_mistakes_point_at_their_line() {
+    let cfg = format!(
+        "{GOOD}auth:\n  tokens:\n    - name: ann\n      role: responder\n      sha256: abc\n    - name: ann\n      role: viewer\n      token_env: ANN\n      token_file: ann.token\n"
+    );
+    let (_d, p) = setup("auth-bad", &cfg, &[("rb.yaml", GOOD_RB)]);
+    let e = load(&p).unwrap_err().to_string();
+    let base = GOOD.lines().count();
+    for (needle, line) in [
+        ("sha256 must be 64 hex digits", base + 3),
+        ("duplicate auth token name \"ann\"", base + 6),
+        (
+            "give exactly one of sha256, token_env, token_file",
+            base + 6,
+        ),
+    ] {
+        assert_on_line(&e, needle, line);
+    }
+    let bad_role = format!("{GOOD}auth:\n  tokens:\n    - {{name: x, role: root, sha256: abc}}\n");
+    let (_d2, p2) = setup("auth-role", &bad_role, &[("rb.yaml", GOOD_RB)]);
+    let e = only_error(&p2);
+    assert!(e.message.contains("root"), "{e}");
+    assert_eq!(e.line as usize, GOOD.lines().count() + 3, "{e}");
 }

@@ -701,7 +701,21 @@ impl Bound {
                         .entry(s.labels.clone())
                         .or_insert_with(|| (Ensemble::new(*ensemble), Threshold::new(cfg.clone())));
                     let score = m.observe(s.at, s.value);
-                    let mut e = t.observe(s.at, score.score);
+                    // Suppression gives one alarm per episode; once the
+                    // alarm is pending or firing, the unsuppressed score
+                    // says whether the value is still anomalous, so a
+                    // lasting shift keeps its incident open (and a `for`
+                    // hold can be met) until the model has learnt the new
+                    // level.
+                    let judged = match t.state() {
+                        State::Pending | State::Firing => m.unsuppressed(&score),
+                        _ => score.score,
+                    };
+                    let mut e = t.observe(s.at, judged);
+                    let score = Score {
+                        score: judged,
+                        ..score
+                    };
                     evaluations += 1;
                     e.evidence.observed = s.value;
                     e.evidence.reason = anomaly_reason(&score, cfg.value + f64::EPSILON);

@@ -79,6 +79,11 @@ pub struct Notification {
     pub level: Option<u32>,
     /// The incident as it is now.
     pub incident: Incident,
+    /// Other incidents sent in this same notification (grouping by labels,
+    /// `group_by` on the route); same event. Empty when not grouped.
+    pub group: Vec<Incident>,
+    /// The labels the group shares (its `group_by` values).
+    pub group_labels: BTreeMap<String, String>,
     /// Notifier name.
     pub notifier: String,
     /// Makes acknowledgement links.
@@ -98,6 +103,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "recipient",
     "ack_url",
     "incident_url",
+    "group",
 ];
 
 impl Notification {
@@ -109,11 +115,44 @@ impl Notification {
 
     /// The incident in medic's API.
     pub fn incident_url(&self) -> String {
-        format!(
-            "{}/api/v1/incidents/{}",
-            self.links.external_url(),
-            self.incident.id
-        )
+        self.url_of(&self.incident)
+    }
+
+    /// An incident of the group in medic's API.
+    pub fn url_of(&self, i: &Incident) -> String {
+        format!("{}/api/v1/incidents/{}", self.links.external_url(), i.id)
+    }
+
+    /// A signed link acknowledging one incident of the group.
+    pub fn ack_url_of(&self, i: &Incident, who: &str) -> Option<String> {
+        (self.event.pages() && i.is_open() && i.acked_at.is_none())
+            .then(|| self.links.link(i.id, who, self.now_secs))
+    }
+
+    /// Every incident of the notification: the first, then the group.
+    pub fn all(&self) -> impl Iterator<Item = &Incident> {
+        std::iter::once(&self.incident).chain(&self.group)
+    }
+
+    /// The rest of the group, one line each with its own links (empty when
+    /// not grouped).
+    pub fn group_text(&self, who: &str) -> String {
+        let mut t = String::new();
+        for i in &self.group {
+            t.push_str(&format!(
+                "- #{} [{}] {}: {} ({})",
+                i.id,
+                i.severity,
+                i.detector,
+                i.summary,
+                labels_text(&i.labels)
+            ));
+            if let Some(u) = self.ack_url_of(i, who) {
+                t.push_str(&format!(" acknowledge: {u}"));
+            }
+            t.push_str(&format!(" details: {}\n", self.url_of(i)));
+        }
+        t
     }
 
     /// One line: `[critical] ESCALATED (level 2) #7 web-down: summary`.
@@ -123,8 +162,12 @@ impl Notification {
             (Event::Escalated, Some(l)) => format!("ESCALATED (level {l})"),
             (e, _) => e.as_str().to_ascii_uppercase(),
         };
+        let more = match self.group.len() {
+            0 => String::new(),
+            n => format!(" (+{n} more)"),
+        };
         format!(
-            "[{}] {what} #{} {}: {}",
+            "[{}] {what} #{} {}: {}{more}",
             i.severity, i.id, i.detector, i.summary
         )
     }
@@ -141,6 +184,7 @@ impl Notification {
             "recipient" => who.to_string(),
             "ack_url" => self.ack_url(who).unwrap_or_default(),
             "incident_url" => self.incident_url(),
+            "group" => self.group_text(who),
             other => return template::incident_value(i, other),
         })
     }
@@ -161,6 +205,12 @@ impl Notification {
             "incident": self.incident,
             "incident_url": self.incident_url(),
             "ack_url": self.ack_url(who),
+            "group_labels": self.group_labels,
+            "incidents": self.all().map(|i| serde_json::json!({
+                "incident": i,
+                "incident_url": self.url_of(i),
+                "ack_url": self.ack_url_of(i, who),
+            })).collect::<Vec<_>>(),
         })
     }
 }
@@ -175,6 +225,12 @@ pub trait Notifier: Send + Sync {
     /// Whether this kind has anything to say about `event` (Alertmanager
     /// receivers know no acknowledgement, for instance).
     fn wants(&self, _event: Event) -> bool {
+        true
+    }
+    /// Whether one message may carry several incidents (grouping). Kinds whose
+    /// receivers track each incident by its own key (PagerDuty's dedup key)
+    /// get one notification per incident.
+    fn groups(&self) -> bool {
         true
     }
     /// Send. Dropping the future abandons the attempt.

@@ -16,6 +16,8 @@ fn notification(event: Event) -> Notification {
             updated_at: 1_700_000_000_123,
             ..Incident::example(7, "web-down", &[("service", "web<1>")])
         },
+        group: Vec::new(),
+        group_labels: Default::default(),
         notifier: "hook".into(),
         links: Arc::new(AckSigner::new(
             b"k".to_vec(),
@@ -179,4 +181,83 @@ fn email_bodies_carry_the_recipients_link() {
     ] {
         assert!(problems.contains(p), "{p} in {problems}");
     }
+}
+
+/// An opened notification for #7 carrying #8 and #9 too, grouped by service.
+fn grouped() -> Notification {
+    let mut n = notification(Event::Opened);
+    n.incident.labels.insert("service".into(), "web".into());
+    for (id, pod) in [(8, "b"), (9, "c")] {
+        n.group.push(Incident::example(
+            id,
+            "web-down",
+            &[("service", "web"), ("pod", pod)],
+        ));
+    }
+    n.group_labels = [("service".to_string(), "web".to_string())].into();
+    n
+}
+
+#[test]
+fn a_grouped_notification_carries_every_incident_with_its_own_link() {
+    let n = grouped();
+    assert!(n.title().ends_with("(+2 more)"), "{}", n.title());
+
+    let body = n.json("hook");
+    let all = body["incidents"].as_array().unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[2]["incident"]["id"], 9);
+    assert!(
+        all[2]["ack_url"].as_str().unwrap().contains("/ack/9?"),
+        "{body}"
+    );
+    assert_eq!(body["group_labels"]["service"], "web");
+
+    let am = alertmanager_webhook::payload(&n);
+    let alerts = am["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 3);
+    assert_eq!(am["groupLabels"], serde_json::json!({"service": "web"}));
+    assert_eq!(am["commonLabels"]["service"], "web");
+    assert!(am["commonLabels"].get("pod").is_none(), "{am}");
+    assert_eq!(am["groupKey"], "{}:{service=\"web\"}");
+
+    let cfg: email::EmailConfig = serde_json::from_value(serde_json::json!({
+        "host": "localhost", "from": "medic@example.com", "to": ["ann@example.com"],
+    }))
+    .unwrap();
+    let (_, text, html) = email::render(&cfg, &n, "ann@example.com");
+    assert!(
+        text.contains("Also in this notification (2 more, {service=\"web\"})"),
+        "{text}"
+    );
+    assert!(text.contains(&n.ack_url_of(&n.group[1], "ann@example.com").unwrap()));
+    assert!(html.contains("<li>#8"), "{html}");
+
+    let slack = slack::payload(
+        &slack::SlackConfig {
+            url: "http://x".into(),
+            text: None,
+            channel: None,
+        },
+        &n,
+    );
+    assert!(slack["text"].as_str().unwrap().contains("• #9"), "{slack}");
+    assert!(
+        n.render("{{ group }}", "x", |s| s.to_string())
+            .contains("- #8")
+    );
+}
+
+#[test]
+fn pagerduty_keeps_one_event_per_incident() {
+    let dir = std::env::temp_dir().join(format!("medic-pd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("pd.key"), "k").unwrap();
+    let cfg: pagerduty::PagerdutyConfig = serde_json::from_value(serde_json::json!({
+        "routing_key_file": "pd.key",
+    }))
+    .unwrap();
+    let p = pagerduty::Pagerduty::new(&cfg, reqwest::Client::new(), &dir).unwrap();
+    assert!(!p.groups());
+    std::fs::remove_dir_all(&dir).ok();
 }

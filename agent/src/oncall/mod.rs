@@ -8,6 +8,7 @@
 //! Acknowledgement links are signed in `links.rs`.
 
 pub mod escalation;
+pub mod grouping;
 pub mod links;
 pub mod maintenance;
 pub mod mute;
@@ -71,6 +72,37 @@ pub struct Route {
     pub matches: RunbookMatch,
     /// Escalation policy name.
     pub policy: Spanned<String>,
+    /// Send incidents sharing these labels' values as one notification per
+    /// notifier and event (`alertname` or `detector` is the detector). `[]`:
+    /// the whole route is one group. Absent: one notification per incident.
+    #[serde(default)]
+    pub group_by: Option<Vec<String>>,
+    /// With `group_by`: how long a new group waits for more incidents before
+    /// its first notification.
+    #[serde(default = "default_group_wait")]
+    pub group_wait: Duration,
+    /// With `group_by`: the least time between two notifications of a group.
+    #[serde(default = "default_group_interval")]
+    pub group_interval: Duration,
+}
+
+fn default_group_wait() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_group_interval() -> Duration {
+    Duration::from_secs(300)
+}
+
+impl Route {
+    /// The grouping, when `group_by` is set.
+    pub fn grouping(&self) -> Option<grouping::Grouping> {
+        self.group_by.as_ref().map(|by| grouping::Grouping {
+            by: by.clone(),
+            wait: self.group_wait.millis(),
+            interval: self.group_interval.millis(),
+        })
+    }
 }
 
 /// While an open incident matches `source`, incidents matching `target` whose
@@ -143,6 +175,8 @@ pub struct Oncall {
     pub maintenance: Vec<maintenance::MaintenanceWindow>,
     /// Link signing.
     pub links: Arc<AckSigner>,
+    /// API tokens (they are reloaded with the rest of this).
+    pub auth: Arc<crate::api::auth::Auth>,
 }
 
 impl Oncall {
@@ -164,7 +198,9 @@ impl Oncall {
             );
         }
         let secret = links::load_secret(&c.ack_links, &l.base_dir, &l.state_dir())?;
+        let auth = Arc::new(crate::api::auth::Auth::build(&c.auth, &l.base_dir)?);
         Ok(Oncall {
+            auth,
             notifiers,
             policies: c
                 .escalation_policies
@@ -184,10 +220,13 @@ impl Oncall {
 
     /// The policy of the first route matching the incident.
     pub fn route(&self, i: &Incident) -> Option<&EscalationPolicy> {
-        self.routes
-            .iter()
-            .find(|r| r.matches.matches(i))
+        self.route_of(i)
             .and_then(|r| self.policies.get(&r.policy.value))
+    }
+
+    /// The first route matching the incident.
+    pub fn route_of(&self, i: &Incident) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matches.matches(i))
     }
 }
 
@@ -272,6 +311,19 @@ pub fn validate(c: &crate::config::MedicConfig) -> Vec<(Option<&Spanned<String>>
             && let Err(e) = crate::series::selector::Selector::matchers_only(l)
         {
             out.push((Some(l), format!("route match.labels: {}", e.message)));
+        }
+        for l in r.group_by.iter().flatten() {
+            let ok = l
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                out.push((
+                    Some(&r.policy),
+                    format!("route group_by: {l:?} is not a label name"),
+                ));
+            }
         }
     }
     for i in &c.inhibit_rules {

@@ -13,7 +13,19 @@ use crate::stores::Store;
 use crate::stores::oncall::{Delivery, Note, OutboxEntry, Seen};
 use crate::telemetry::{Metrics, NotificationLabels};
 
+use super::grouping::{self, Due};
 use super::{SharedOncall, current, escalation, mute};
+
+/// One delivery attempt of a batch, recorded for each of its entries.
+struct Attempt<'a> {
+    result: Result<String, String>,
+    /// The failure cannot be retried (incident or notifier gone).
+    permanent: bool,
+    built: Option<&'a super::BuiltNotifier>,
+    /// Timeline suffix for a grouped message ("" when alone).
+    grouped: &'a str,
+    jitter: f64,
+}
 
 /// How often timers are checked and the outbox is read.
 const TICK: Duration = Duration::from_millis(250);
@@ -24,6 +36,8 @@ pub struct Scheduler {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     oncall: SharedOncall,
+    /// When each notification group was last sent (`grouping.rs`).
+    last_sent: Arc<std::sync::Mutex<std::collections::HashMap<String, Millis>>>,
 }
 
 impl Scheduler {
@@ -33,6 +47,7 @@ impl Scheduler {
             store,
             metrics,
             oncall,
+            last_sent: Arc::default(),
         }
     }
 
@@ -138,11 +153,12 @@ impl Scheduler {
         }
     }
 
-    /// Send what is due in the outbox, each attempt concurrently, and record
-    /// the outcomes.
+    /// Send what is due in the outbox, each notification concurrently, and
+    /// record the outcomes. Entries of a grouping route go out together
+    /// (`grouping.rs`); held ones stay pending in the outbox.
     pub async fn deliver_once(&self) {
         let now = now_millis();
-        let due = match self.store.due_notifications(now, 64) {
+        let due = match self.store.due_notifications(now, 1000) {
             Ok(d) => d,
             Err(err) => {
                 tracing::error!(error = %err, "cannot read the notification outbox");
@@ -153,25 +169,55 @@ impl Scheduler {
             return;
         }
         let oc = current(&self.oncall);
+        let due: Vec<Due> = due
+            .into_iter()
+            .map(|entry| {
+                let incident = self.store.incident(entry.incident_id).ok().flatten();
+                let groups = oc
+                    .notifiers
+                    .get(&entry.notifier)
+                    .is_some_and(|b| b.notifier.groups());
+                let grouping = incident
+                    .as_ref()
+                    .filter(|_| groups)
+                    .and_then(|i| oc.route_of(i))
+                    .and_then(|r| r.grouping());
+                Due {
+                    entry,
+                    incident,
+                    grouping,
+                }
+            })
+            .collect();
+        let batches = {
+            let mut last = self.last_sent.lock().unwrap_or_else(|p| p.into_inner());
+            last.retain(|_, at| now - *at < 24 * 3600 * 1000);
+            grouping::batches(due, &last, now)
+        };
         let mut set = tokio::task::JoinSet::new();
-        for entry in due {
-            let incident = self.store.incident(entry.incident_id).ok().flatten();
-            let built = oc.notifiers.get(&entry.notifier).cloned();
+        for batch in batches {
+            let built = oc.notifiers.get(&batch.members[0].entry.notifier).cloned();
             let links = oc.links.clone();
             set.spawn(async move {
-                let result = match (&incident, &built) {
-                    (None, _) => Err(format!("incident {} not found", entry.incident_id)),
+                let lead = &batch.members[0];
+                let result = match (&lead.incident, &built) {
+                    (None, _) => Err(format!("incident {} not found", lead.entry.incident_id)),
                     (_, None) => Err(format!(
                         "notifier {:?} is no longer configured",
-                        entry.notifier
+                        lead.entry.notifier
                     )),
                     (Some(i), Some(b)) => {
                         let n = Notification {
-                            key: entry.key.clone(),
-                            event: Event::parse(&entry.event).unwrap_or(Event::Opened),
-                            level: entry.level,
+                            key: lead.entry.key.clone(),
+                            event: Event::parse(&lead.entry.event).unwrap_or(Event::Opened),
+                            level: lead.entry.level,
                             incident: i.clone(),
-                            notifier: entry.notifier.clone(),
+                            group: batch.members[1..]
+                                .iter()
+                                .filter_map(|d| d.incident.clone())
+                                .collect(),
+                            group_labels: batch.labels.clone(),
+                            notifier: lead.entry.notifier.clone(),
                             links,
                             now_secs: now_millis() / 1000,
                         };
@@ -181,29 +227,54 @@ impl Scheduler {
                         }
                     }
                 };
-                let permanent = incident.is_none() || built.is_none();
-                (entry, built, result, permanent)
+                let permanent = lead.incident.is_none() || built.is_none();
+                (batch, built, result, permanent)
             });
         }
         while let Some(r) = set.join_next().await {
-            let Ok((entry, built, result, permanent)) = r else {
+            let Ok((batch, built, result, permanent)) = r else {
                 continue;
             };
-            let max = built.as_ref().map(|b| b.delivery.max_attempts).unwrap_or(1);
-            let kind = built.as_ref().map(|b| b.notifier.kind()).unwrap_or("?");
-            self.record(&entry, kind, result, permanent, max, built.as_ref());
+            // Only a delivered message starts the group's interval: a failed
+            // one is retried on its back-off.
+            if let (Some(key), Ok(_)) = (&batch.key, &result) {
+                self.last_sent
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key.clone(), now);
+            }
+            let others = batch.members.len() - 1;
+            let grouped = (others > 0).then(|| {
+                format!(
+                    "; one message for {} incidents grouped by {}",
+                    others + 1,
+                    crate::incidents::labels_text(&batch.labels)
+                )
+            });
+            let attempt = Attempt {
+                result,
+                permanent,
+                built: built.as_ref(),
+                grouped: grouped.as_deref().unwrap_or(""),
+                // One jitter for the batch, so its members retry together.
+                jitter: rand::random::<f64>(),
+            };
+            for d in &batch.members {
+                self.record(&d.entry, &attempt);
+            }
         }
     }
 
-    fn record(
-        &self,
-        entry: &OutboxEntry,
-        kind: &str,
-        result: Result<String, String>,
-        permanent: bool,
-        max_attempts: u32,
-        built: Option<&super::BuiltNotifier>,
-    ) {
+    fn record(&self, entry: &OutboxEntry, a: &Attempt<'_>) {
+        let Attempt {
+            permanent,
+            built,
+            grouped,
+            jitter,
+            ..
+        } = *a;
+        let max_attempts = built.map(|b| b.delivery.max_attempts).unwrap_or(1);
+        let kind = built.map(|b| b.notifier.kind()).unwrap_or("?");
         let now = now_millis();
         let attempt = entry.attempts + 1;
         let what = match entry.level {
@@ -214,14 +285,15 @@ impl Scheduler {
             serde_json::json!({
                 "key": entry.key, "notifier": entry.notifier, "kind": kind,
                 "event": entry.event, "level": entry.level, "attempt": attempt, "detail": detail,
+                "grouped": (!grouped.is_empty()).then_some(grouped.trim_start_matches("; ")),
             })
         };
-        let (outcome, message, label) = match result {
+        let (outcome, message, label) = match a.result.clone() {
             Ok(detail) => {
                 tracing::info!(incident = entry.incident_id, notifier = %entry.notifier, key = %entry.key, "notification sent");
                 (
                     Delivery::Sent(detail),
-                    format!("notified {} ({kind}): {what}", entry.notifier),
+                    format!("notified {} ({kind}): {what}{grouped}", entry.notifier),
                     "sent",
                 )
             }
@@ -238,7 +310,7 @@ impl Scheduler {
             }
             Err(error) => {
                 let wait = built
-                    .map(|b| b.delivery.delay(attempt + 1, rand::random::<f64>()))
+                    .map(|b| b.delivery.delay(attempt + 1, jitter))
                     .unwrap_or(Duration::from_secs(1));
                 tracing::warn!(incident = entry.incident_id, notifier = %entry.notifier, key = %entry.key, %error, retry_in = ?wait, "notification failed; will retry");
                 (

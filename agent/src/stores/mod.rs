@@ -276,6 +276,22 @@ pub trait Store: OncallStore + Send + Sync {
     fn timeline(&self, id: i64) -> StoreResult<Vec<TimelineEvent>>;
     /// Count of incidents by state.
     fn count_by_state(&self) -> StoreResult<Vec<(IncidentState, i64)>>;
+    /// Ids of open incidents whose timeline records flapping (the web
+    /// console's marker). This default reads each open incident's timeline;
+    /// a store may answer in one query.
+    fn flapping_incidents(&self) -> StoreResult<Vec<i64>> {
+        let open = self.incidents(&IncidentFilter {
+            open_only: true,
+            limit: None,
+        })?;
+        let mut out = Vec::new();
+        for i in open {
+            if self.timeline(i.id)?.iter().any(|e| e.kind == "flapping") {
+                out.push(i.id);
+            }
+        }
+        Ok(out)
+    }
 
     /// Start a run.
     fn start_run(&self, incident_id: i64, runbook: &str, at: Millis) -> StoreResult<Run>;

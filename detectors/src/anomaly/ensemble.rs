@@ -139,6 +139,20 @@ impl Ensemble {
     }
 }
 
+impl Ensemble {
+    /// The latest observation's combined score before episode suppression
+    /// (`last` is what [`Model::observe`] answered for it). A caller that
+    /// already raised an alarm for the episode uses it to tell whether the
+    /// value is still anomalous, since the suppressed score is 0 there.
+    pub fn unsuppressed(&self, last: &Score) -> f64 {
+        if self.cfg.suppress > 0 && last.observed.is_finite() {
+            self.recent.back().copied().unwrap_or(0.0).clamp(0.0, 1.0)
+        } else {
+            last.score
+        }
+    }
+}
+
 impl Model for Ensemble {
     fn observe(&mut self, t: Millis, value: f64) -> Score {
         let members = [

@@ -44,14 +44,25 @@ impl Default for RollingMadConfig {
 /// instead; when that is 0 too (a constant window) any other value is
 /// extreme.
 ///
-/// Memory: one ring buffer of `window` values. Cost per point:
-/// O(window · log window).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Memory: the ring buffer of `window` values and the same values kept
+/// sorted. Cost per point: a binary search and a shift of at most `window`
+/// values to keep them sorted, then the MAD by merging outward from the
+/// median (about `window / 2` steps); no sort. Only the ring buffer is
+/// state: the sorted copy is rebuilt from it after a restore.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RollingMad {
     cfg: RollingMadConfig,
     pub(super) buf: VecDeque<f64>,
+    /// `buf`'s values in `total_cmp` order (derived; rebuilt when its length
+    /// disagrees with `buf`, e.g. after deserialising).
     #[serde(skip)]
-    scratch: Vec<f64>,
+    sorted: Vec<f64>,
+}
+
+impl PartialEq for RollingMad {
+    fn eq(&self, other: &Self) -> bool {
+        self.cfg == other.cfg && self.buf == other.buf
+    }
 }
 
 impl RollingMad {
@@ -64,7 +75,7 @@ impl RollingMad {
         RollingMad {
             cfg,
             buf: VecDeque::with_capacity(cfg.window),
-            scratch: Vec::with_capacity(cfg.window),
+            sorted: Vec::with_capacity(cfg.window),
         }
     }
 
@@ -75,7 +86,34 @@ impl RollingMad {
 
     /// Median and robust σ of the window (NaN, NaN when empty).
     fn location_scale(&mut self) -> (f64, f64) {
-        median_and_sigma(self.buf.iter().copied(), &mut self.scratch)
+        if self.sorted.len() != self.buf.len() {
+            self.sorted.clear();
+            self.sorted.extend(self.buf.iter().copied());
+            self.sorted.sort_unstable_by(f64::total_cmp);
+        }
+        if self.sorted.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        sigma_of_sorted(&self.sorted)
+    }
+
+    /// Append a finite value, dropping the oldest when full; keeps `sorted`.
+    fn push(&mut self, value: f64) {
+        if self.buf.len() == self.cfg.window
+            && let Some(old) = self.buf.pop_front()
+        {
+            let i = self.sorted.partition_point(|v| v.total_cmp(&old).is_lt());
+            if self
+                .sorted
+                .get(i)
+                .is_some_and(|v| v.total_cmp(&old).is_eq())
+            {
+                self.sorted.remove(i);
+            }
+        }
+        self.buf.push_back(value);
+        let i = self.sorted.partition_point(|v| v.total_cmp(&value).is_le());
+        self.sorted.insert(i, value);
     }
 }
 
@@ -92,6 +130,10 @@ pub(super) fn median_and_sigma(
         return (f64::NAN, f64::NAN);
     }
     scratch.sort_unstable_by(f64::total_cmp);
+    if scratch[0].is_finite() && scratch[scratch.len() - 1].is_finite() {
+        return sigma_of_sorted(scratch);
+    }
+    // Non-finite values: sort the deviations as well (NaN last).
     let median = median_of_sorted(scratch);
     let mut mean_ad = 0.0;
     for v in scratch.iter_mut() {
@@ -105,6 +147,52 @@ pub(super) fn median_and_sigma(
         MAD_TO_SIGMA * mad
     } else {
         MEAN_AD_TO_SIGMA * mean_ad
+    };
+    (median, floor_scale(sigma, median))
+}
+
+/// Median and robust σ of finite values sorted by `total_cmp` (not empty),
+/// exactly as [`median_and_sigma`] computes them: the absolute deviations
+/// from the median come in increasing order by merging outward from the
+/// median, so the MAD needs no second sort.
+pub(super) fn sigma_of_sorted(sorted: &[f64]) -> (f64, f64) {
+    let n = sorted.len();
+    let median = median_of_sorted(sorted);
+    // [0, l) lies below the median, [r, n) at or above it.
+    let mut r = sorted.partition_point(|v| *v < median);
+    let mut l = r;
+    let (mut prev, mut cur) = (0.0, 0.0);
+    for _ in 0..=n / 2 {
+        let below = (l > 0).then(|| (sorted[l - 1] - median).abs());
+        let above = (r < n).then(|| (sorted[r] - median).abs());
+        let d = match (below, above) {
+            (Some(a), Some(b)) if a <= b => {
+                l -= 1;
+                a
+            }
+            (Some(a), None) => {
+                l -= 1;
+                a
+            }
+            (_, Some(b)) => {
+                r += 1;
+                b
+            }
+            (None, None) => break,
+        };
+        prev = cur;
+        cur = d;
+    }
+    let mad = if n % 2 == 1 { cur } else { 0.5 * (prev + cur) };
+    let sigma = if mad > 0.0 {
+        MAD_TO_SIGMA * mad
+    } else {
+        // In the sorted order, as the sort-based version sums them.
+        let mut mean_ad = 0.0;
+        for v in sorted {
+            mean_ad += (*v - median).abs();
+        }
+        MEAN_AD_TO_SIGMA * (mean_ad / n as f64)
     };
     (median, floor_scale(sigma, median))
 }
@@ -133,10 +221,7 @@ impl Model for RollingMad {
             let z = self.cfg.direction.deviation((value - median) / sigma);
             statistic_to_score(z, self.cfg.z_half)
         };
-        if self.buf.len() == self.cfg.window {
-            self.buf.pop_front();
-        }
-        self.buf.push_back(value);
+        self.push(value);
         Score {
             score,
             expected: median,

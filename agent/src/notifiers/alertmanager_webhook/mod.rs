@@ -1,7 +1,10 @@
 //! `kind: alertmanager_webhook` — the payload Alertmanager's webhook receiver
 //! sends (version 4), so receivers written for Alertmanager work unchanged.
-//! Each notification carries one alert; `alertname` is the detector.
+//! Each incident is one alert (a grouped notification carries several);
+//! `alertname` is the detector.
 //! Alertmanager has no acknowledgement, so acks are not sent.
+
+use std::collections::BTreeMap;
 
 use super::webhook::WebhookConfig;
 use super::{Event, Notification, Notifier, SendFuture, post_json};
@@ -44,41 +47,67 @@ pub fn rfc3339(ms: Millis) -> String {
     )
 }
 
-/// The version 4 payload for one notification.
+/// The version 4 payload: one alert per incident of the notification (one,
+/// or a group).
 pub fn payload(n: &Notification) -> serde_json::Value {
-    let i = &n.incident;
-    let mut labels = i.labels.clone();
-    labels.insert("alertname".into(), i.detector.clone());
-    labels
-        .entry("severity".into())
-        .or_insert_with(|| i.severity.clone());
     let resolved = n.event == Event::Resolved;
     let status = if resolved { "resolved" } else { "firing" };
-    let mut annotations = serde_json::json!({ "summary": i.summary });
-    if let Some(u) = n.ack_url(&n.notifier) {
-        annotations["ack_url"] = u.into();
+    let mut alerts = Vec::new();
+    let mut common: Option<BTreeMap<String, String>> = None;
+    let mut common_ann: Option<serde_json::Value> = None;
+    for i in n.all() {
+        let mut labels = i.labels.clone();
+        labels.insert("alertname".into(), i.detector.clone());
+        labels
+            .entry("severity".into())
+            .or_insert_with(|| i.severity.clone());
+        let mut annotations = serde_json::json!({ "summary": i.summary });
+        if let Some(u) = n.ack_url_of(i, &n.notifier) {
+            annotations["ack_url"] = u.into();
+        }
+        common = Some(match common {
+            None => labels.clone(),
+            Some(c) => c
+                .into_iter()
+                .filter(|(k, v)| labels.get(k) == Some(v))
+                .collect(),
+        });
+        common_ann = Some(match common_ann {
+            None => annotations.clone(),
+            Some(c) if c == annotations => c,
+            Some(_) => serde_json::json!({}),
+        });
+        alerts.push(serde_json::json!({
+            "status": status,
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": rfc3339(i.opened_at),
+            "endsAt": if resolved { rfc3339(i.resolved_at.unwrap_or(i.updated_at)) } else { "0001-01-01T00:00:00Z".to_string() },
+            "generatorURL": n.url_of(i),
+            "fingerprint": i.fingerprint,
+        }));
     }
-    let alert = serde_json::json!({
-        "status": status,
-        "labels": labels,
-        "annotations": annotations,
-        "startsAt": rfc3339(i.opened_at),
-        "endsAt": if resolved { rfc3339(i.resolved_at.unwrap_or(i.updated_at)) } else { "0001-01-01T00:00:00Z".to_string() },
-        "generatorURL": n.incident_url(),
-        "fingerprint": i.fingerprint,
-    });
-    let group = serde_json::json!({ "alertname": i.detector });
+    let group: BTreeMap<String, String> = if n.group.is_empty() && n.group_labels.is_empty() {
+        [("alertname".to_string(), n.incident.detector.clone())].into()
+    } else {
+        n.group_labels.clone()
+    };
+    let key = group
+        .iter()
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect::<Vec<_>>()
+        .join(",");
     serde_json::json!({
         "version": "4",
-        "groupKey": format!("{{}}:{{alertname=\"{}\"}}", i.detector),
+        "groupKey": format!("{{}}:{{{key}}}"),
         "truncatedAlerts": 0,
         "status": status,
         "receiver": n.notifier,
         "groupLabels": group,
-        "commonLabels": labels,
-        "commonAnnotations": annotations,
+        "commonLabels": common.unwrap_or_default(),
+        "commonAnnotations": common_ann.unwrap_or_else(|| serde_json::json!({})),
         "externalURL": n.links.external_url(),
-        "alerts": [alert],
+        "alerts": alerts,
     })
 }
 

@@ -162,6 +162,14 @@ pub fn render(cfg: &EmailConfig, n: &Notification, to: &str) -> (String, String,
                 t.push_str(&format!("\nAcknowledge (I have it): {u}\n"));
             }
             t.push_str(&format!("Details: {}\n", n.incident_url()));
+            if !n.group.is_empty() {
+                t.push_str(&format!(
+                    "\nAlso in this notification ({} more, {}):\n{}",
+                    n.group.len(),
+                    crate::incidents::labels_text(&n.group_labels),
+                    n.group_text(to)
+                ));
+            }
             t
         }
     };
@@ -184,6 +192,28 @@ pub fn render(cfg: &EmailConfig, n: &Notification, to: &str) -> (String, String,
                 "<p><a href=\"{}\">Details</a></p>",
                 h(&n.incident_url())
             ));
+            if !n.group.is_empty() {
+                t.push_str(&format!(
+                    "<p>Also in this notification ({} more, <code>{}</code>):</p><ul>",
+                    n.group.len(),
+                    h(&crate::incidents::labels_text(&n.group_labels))
+                ));
+                for i in &n.group {
+                    t.push_str(&format!(
+                        "<li>#{} [{}] {}: {} <code>{}</code>",
+                        i.id,
+                        h(&i.severity),
+                        h(&i.detector),
+                        h(&i.summary),
+                        h(&crate::incidents::labels_text(&i.labels))
+                    ));
+                    if let Some(u) = n.ack_url_of(i, to) {
+                        t.push_str(&format!(" <a href=\"{}\">Acknowledge</a>", h(&u)));
+                    }
+                    t.push_str("</li>");
+                }
+                t.push_str("</ul>");
+            }
             t
         }
     };

@@ -126,6 +126,9 @@ impl Notifier for Pagerduty {
     fn kind(&self) -> &'static str {
         "pagerduty"
     }
+    fn groups(&self) -> bool {
+        false
+    }
     fn send<'a>(&'a self, n: &'a Notification) -> SendFuture<'a> {
         Box::pin(async move {
             let source = self.cfg.source.as_deref().unwrap_or("medic");

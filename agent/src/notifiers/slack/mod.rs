@@ -60,6 +60,18 @@ pub fn payload(cfg: &SlackConfig, n: &Notification) -> serde_json::Value {
                 t.push_str(&format!("\n<{u}|Acknowledge>"));
             }
             t.push_str(&format!("  <{}|Details>", n.incident_url()));
+            for i in &n.group {
+                t.push_str(&format!(
+                    "\n• #{} [{}] {}: {}",
+                    i.id,
+                    escape(&i.severity),
+                    escape(&i.detector),
+                    escape(&i.summary)
+                ));
+                if let Some(u) = n.ack_url_of(i, who) {
+                    t.push_str(&format!(" <{u}|Acknowledge>"));
+                }
+            }
             t
         }
     };

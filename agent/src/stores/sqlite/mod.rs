@@ -416,6 +416,18 @@ impl Store for SqliteStore {
         })
     }
 
+    fn flapping_incidents(&self) -> StoreResult<Vec<i64>> {
+        self.with(|c| {
+            // Per open incident through the timeline index, not a scan of the timeline.
+            let mut st = c.prepare_cached(
+                "SELECT id FROM incidents i WHERE state != 'resolved' AND EXISTS \
+                 (SELECT 1 FROM timeline t WHERE t.incident_id = i.id AND t.kind = 'flapping') ORDER BY id DESC",
+            )?;
+            let rows = st.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
     fn count_by_state(&self) -> StoreResult<Vec<(IncidentState, i64)>> {
         self.with(|c| {
             let mut st = c.prepare("SELECT state, COUNT(*) FROM incidents GROUP BY state")?;

@@ -175,3 +175,35 @@ fn a_database_from_before_guard_rails_is_migrated() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn flapping_incidents_are_the_open_ones_with_a_flapping_event() {
+    let s = SqliteStore::memory().unwrap();
+    let (a, _) = s.record_firing(&detection("a", 1)).unwrap();
+    let (b, _) = s.record_firing(&detection("b", 1)).unwrap();
+    let (c, _) = s.record_firing(&detection("c", 1)).unwrap();
+    for id in [a.id, c.id] {
+        s.append_event(
+            id,
+            2,
+            "flapping",
+            "medic",
+            "flapping",
+            serde_json::Value::Null,
+        )
+        .unwrap();
+    }
+    s.append_event(
+        b.id,
+        2,
+        "note",
+        "medic",
+        "flapping mentioned",
+        serde_json::Value::Null,
+    )
+    .unwrap();
+    assert_eq!(s.flapping_incidents().unwrap(), vec![c.id, a.id]);
+    s.record_resolved("c", 3, "cleared", serde_json::Value::Null)
+        .unwrap();
+    assert_eq!(s.flapping_incidents().unwrap(), vec![a.id]);
+}

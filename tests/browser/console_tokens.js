@@ -1,0 +1,81 @@
+// The web console against a medic with API tokens (real 401 and 403 from
+// medic, not a stand-in), driven by tests/e2e/console.rs.
+//
+// Environment:
+//   MEDIC_URL        medic's base URL
+//   ACK_ID           a firing incident to acknowledge
+//   VIEWER_TOKEN     a token with role viewer
+//   RESPONDER_TOKEN  a token with role responder
+//   SHOT_DIR         where the screenshot goes
+// Prints one JSON line with what it saw; exits non-zero with a message on
+// the first thing that is wrong.
+'use strict';
+
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+
+async function main() {
+  const base = env('MEDIC_URL');
+  const ackId = env('ACK_ID');
+  const seen = {};
+  const problems = [];
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-quic', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    page.setDefaultTimeout(20000);
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !/status of 40[13] /.test(m.text())) problems.push(`console error: ${m.text()}`);
+    });
+    const useToken = async (t) => {
+      if (!(await page.locator('#settings[open]').count())) await page.click('#settings summary');
+      await page.fill('#token', t);
+      await page.click('#settings-save');
+    };
+
+    // No token: medic answers 401 and the console asks for one.
+    await page.goto(base + '/console/#/');
+    await page.waitForSelector('#auth:not([hidden])');
+    seen.without = await page.locator('#auth').innerText();
+    if (!/401/.test(seen.without)) throw new Error(`without a token: ${seen.without}`);
+
+    // A viewer reads, but medic refuses its acknowledgement.
+    await useToken(env('VIEWER_TOKEN'));
+    await page.waitForSelector('#auth', { state: 'hidden' });
+    await page.goto(`${base}/console/#/incidents/${ackId}`);
+    await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
+    await page.click('#ack');
+    await page.waitForFunction(() => /refused \(403\)/.test(document.querySelector('#action-result')?.textContent || ''));
+    seen.viewerAck = await page.locator('#action-result').innerText();
+    seen.stateAfterViewer = await page.locator('#inc-state').innerText();
+
+    // A responder acknowledges, with no name typed: medic records the token's owner.
+    await useToken(env('RESPONDER_TOKEN'));
+    await page.goto(`${base}/console/#/incidents/${ackId}`);
+    await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
+    await page.click('#ack');
+    await page.waitForFunction(() => document.querySelector('#inc-state')?.textContent === 'acknowledged');
+    seen.holder = await page.locator('#holder').innerText();
+    await page.screenshot({ path: path.join(env('SHOT_DIR'), 'console-token-ack.png') });
+    if (problems.length) throw new Error(problems.join('\n'));
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(seen));
+}
+
+main().catch((e) => {
+  console.error(`console token test failed: ${e.stack || e}`);
+  process.exit(1);
+});
