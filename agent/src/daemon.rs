@@ -109,15 +109,16 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         series.clone(),
     )
     .with_flapping(loaded.config.flapping.clone());
-    tokio::spawn(engine.run(batch_rx, cmd_rx));
 
-    // Resume runs a crash interrupted.
+    // Resume runs a crash interrupted, before the engine can launch new ones:
+    // resumed runs take back their concurrency slots first.
     let rbs = runbook_list(&loaded);
     for run in store.running_runs().unwrap_or_default() {
         let rb = rbs.iter().find(|r| r.name.value == run.runbook).cloned();
         tracing::info!(run = run.id, incident = run.incident_id, runbook = %run.runbook, "resuming interrupted run");
         runner.resume(run, rb);
     }
+    tokio::spawn(engine.run(batch_rx, cmd_rx));
 
     let ctx = SourceContext {
         batches: batch_tx.clone(),

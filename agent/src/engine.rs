@@ -10,13 +10,14 @@ use std::sync::Arc;
 use medic_detectors::State;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::clock::SharedClock;
 use crate::detectors::{Bound, Change, DetectorConfig, DetectorKind};
 use crate::incidents::flapping::{Flapping, FlappingConfig, Resolve};
 use crate::incidents::{fingerprint, labels_text};
 use crate::runbooks::Runbook;
 use crate::runbooks::runner::Runner;
+use crate::series::Batch;
 use crate::series::cache::SeriesCache;
-use crate::series::{Batch, now_millis};
 use crate::stores::{Detection, IncidentFilter, Store};
 use crate::telemetry::{DetectorLabels, Metrics, StateLabels};
 
@@ -101,6 +102,8 @@ pub struct Engine {
     flapping: Option<Flapping>,
     // Flapping incidents whose detector cleared, held open: fingerprint → cause.
     held: HashMap<String, String>,
+    // Time for ticks (`medic test`: virtual time).
+    clock: SharedClock,
 }
 
 impl Engine {
@@ -135,9 +138,16 @@ impl Engine {
             open,
             flapping: None,
             held: HashMap::new(),
+            clock: crate::clock::system(),
         };
         e.update_gauges();
         e
+    }
+
+    /// Take time from `clock` (`medic test`: virtual time).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Hold flapping incidents open (`flapping:` in medic.yaml).
@@ -177,7 +187,7 @@ impl Engine {
                     Some(b) => self.observe(&b),
                     None => return,
                 },
-                _ = tick.tick() => self.tick(now_millis()),
+                _ = tick.tick() => self.tick(self.clock.now_millis()),
                 _ = gauges.tick() => self.update_gauges(),
                 _ = save.tick() => self.save_states(),
                 c = commands.recv() => match c {
@@ -207,7 +217,7 @@ impl Engine {
                 d.name(),
                 &d.config_fingerprint(),
                 &states,
-                now_millis(),
+                self.clock.now_millis(),
             ) {
                 tracing::warn!(detector = %d.name(), error = %e, "cannot save model states");
             }
@@ -447,7 +457,7 @@ impl Engine {
             None => {
                 let _ = self.store.append_event(
                     incident.id,
-                    now_millis(),
+                    self.clock.now_millis(),
                     "runbook",
                     "medic",
                     "no runbook matches this incident",

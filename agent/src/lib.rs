@@ -6,6 +6,7 @@
 //! See ARCHITECTURE.md.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod demo;

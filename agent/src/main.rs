@@ -34,6 +34,20 @@ enum Cmd {
         #[arg(long, short, default_value = "medic.yaml", env = "MEDIC_CONFIG")]
         config: PathBuf,
     },
+    /// Run runbook tests (`*.test.yaml` beside each runbook): play incident
+    /// timelines through the real runner and guard rails with fake
+    /// executors; exit non-zero if a case fails or a file is malformed.
+    Test {
+        /// Test files, runbooks, or directories (searched recursively).
+        #[arg(default_value = "runbooks")]
+        paths: Vec<PathBuf>,
+        /// Only cases whose name contains this.
+        #[arg(long)]
+        case: Option<String>,
+        /// Print what happened in every case (as an `expect:` section).
+        #[arg(long)]
+        show: bool,
+    },
     /// List incidents (open ones unless --all).
     Incidents {
         /// Include resolved incidents.
@@ -96,6 +110,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Check { config } => check(&config),
         Cmd::Schema { out } => schema(&out),
+        Cmd::Test { paths, case, show } => runbook_tests(&paths, case, show),
         Cmd::Run { config, log_json } => {
             telemetry::init_logging(log_json);
             block_on(async move {
@@ -167,6 +182,19 @@ fn check(path: &Path) -> ExitCode {
             eprintln!("{e}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn runbook_tests(paths: &[PathBuf], filter: Option<String>, show: bool) -> ExitCode {
+    use medic_agent::runbooks::testing;
+    let opts = testing::Options { filter, show };
+    let summary = testing::run(paths, &opts, &mut std::io::stdout());
+    if summary.malformed > 0 {
+        ExitCode::from(2)
+    } else if summary.failed > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -215,7 +215,8 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     })
 }
 
-fn err_at<T: fmt::Display>(file: &Path, s: &Spanned<T>, message: String) -> ConfigError {
+/// An error at `s` (found in the file when the parser lost its position).
+pub(crate) fn err_at<T: fmt::Display>(file: &Path, s: &Spanned<T>, message: String) -> ConfigError {
     let (mut line, mut column) = (s.line, s.column);
     if line == 0 {
         // The YAML library cannot keep positions inside `kind:`-tagged
@@ -304,18 +305,45 @@ pub fn runbook_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Read one runbook file on its own (`medic test`): parsed, plug-in paths
+/// anchored to its directory, steps and guards checked. What needs
+/// `medic.yaml` (detector and service names) is `medic check`'s to check.
+pub fn load_runbook(path: &Path) -> Result<Runbook, ConfigErrors> {
+    let r = read_runbook(path).map_err(|e| ConfigErrors(vec![e]))?;
+    let mut errors = Vec::new();
+    validate_runbook(path, &r, None, &mut errors);
+    if errors.is_empty() {
+        Ok(r)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+fn cannot_read(file: &Path, e: std::io::Error) -> ConfigError {
+    ConfigError {
+        file: file.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("cannot read: {e}"),
+        snippet: None,
+    }
+}
+
+/// Read and parse a runbook file; plug-in paths anchored to its directory.
+fn read_runbook(f: &Path) -> Result<Runbook, ConfigError> {
+    let text = std::fs::read_to_string(f).map_err(|e| cannot_read(f, e))?;
+    let mut r: Runbook = parse_yaml(f, &text)?;
+    let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
+    anchor_plugins(&dir, &mut r.steps);
+    anchor_plugins(&dir, &mut r.escalate);
+    anchor_plugins(&dir, &mut r.restore);
+    Ok(r)
+}
+
 /// Read and validate `medic.yaml` and every runbook.
 pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     let one = |e: ConfigError| ConfigErrors(vec![e]);
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        one(ConfigError {
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read: {e}"),
-            snippet: None,
-        })
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| one(cannot_read(path, e)))?;
     let config: MedicConfig = parse_yaml(path, &text).map_err(one)?;
     let base_dir = path
         .parent()
@@ -334,24 +362,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     match runbook_files(&rb_dir) {
         Ok(files) => {
             for f in files {
-                match std::fs::read_to_string(&f) {
-                    Ok(t) => match parse_yaml::<Runbook>(&f, &t) {
-                        Ok(mut r) => {
-                            let dir = f.parent().unwrap_or(Path::new(".")).to_path_buf();
-                            anchor_plugins(&dir, &mut r.steps);
-                            anchor_plugins(&dir, &mut r.escalate);
-                            anchor_plugins(&dir, &mut r.restore);
-                            runbooks.push((f, r))
-                        }
-                        Err(e) => errors.push(e),
-                    },
-                    Err(e) => errors.push(ConfigError {
-                        file: f.clone(),
-                        line: 0,
-                        column: 0,
-                        message: format!("cannot read: {e}"),
-                        snippet: None,
-                    }),
+                match read_runbook(&f) {
+                    Ok(r) => runbooks.push((f, r)),
+                    Err(e) => errors.push(e),
                 }
             }
         }
@@ -620,17 +633,28 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
         {
             errors.push(err_at(f, lbl, format!("match.labels: {}", e.message)));
         }
-        if r.steps.is_empty() {
-            errors.push(err_at(f, &r.name, "runbook has no steps".into()));
-        }
-        for s in r.steps.iter().chain(&r.escalate).chain(&r.restore) {
-            validate_step(f, c, s, 0, &mut errors);
-        }
-        if let Err(e) = validate_guards(&r.guards) {
-            errors.push(err_at(f, &r.name, format!("guards: {e}")));
-        }
+        validate_runbook(f, r, Some(&c.services), &mut errors);
     }
     errors
+}
+
+/// Checks of one runbook on its own: steps, templates, guards.
+/// `services`: those a `restart` may name (None: not checked).
+fn validate_runbook(
+    f: &Path,
+    r: &Runbook,
+    services: Option<&BTreeMap<String, ServiceConfig>>,
+    errors: &mut Vec<ConfigError>,
+) {
+    if r.steps.is_empty() {
+        errors.push(err_at(f, &r.name, "runbook has no steps".into()));
+    }
+    for s in r.steps.iter().chain(&r.escalate).chain(&r.restore) {
+        validate_step(f, services, s, 0, errors);
+    }
+    if let Err(e) = validate_guards(&r.guards) {
+        errors.push(err_at(f, &r.name, format!("guards: {e}")));
+    }
 }
 
 fn validate_guards(g: &crate::runbooks::guards::Guards) -> Result<(), String> {
@@ -711,7 +735,15 @@ fn validate_plugin(p: &crate::executors::plugin::PluginParams) -> Result<(), Str
     Ok(())
 }
 
-fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut Vec<ConfigError>) {
+/// Check one step. `services`: the configured services a `restart` must
+/// name (None: a runbook read on its own, by `medic test`).
+fn validate_step(
+    f: &Path,
+    services: Option<&BTreeMap<String, ServiceConfig>>,
+    s: &Step,
+    depth: usize,
+    errors: &mut Vec<ConfigError>,
+) {
     match &s.action {
         ActionConfig::Restart(p) if p.service.contains("{{") => {
             if let Err(e) = crate::executors::template::check(&p.service) {
@@ -733,8 +765,10 @@ fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut
             }
         }
         ActionConfig::Restart(p) => {
-            if !c.services.contains_key(&p.service) {
-                let known: Vec<&str> = c.services.keys().map(String::as_str).collect();
+            if let Some(services) = services
+                && !services.contains_key(&p.service)
+            {
+                let known: Vec<&str> = services.keys().map(String::as_str).collect();
                 errors.push(err_at(
                     f,
                     &s.name,
@@ -816,14 +850,16 @@ fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut
         ));
     }
     for o in &s.on_failure {
-        validate_step(f, c, o, depth + 1, errors);
+        validate_step(f, services, o, depth + 1, errors);
     }
 }
 
-/// JSON Schemas for `medic.yaml` and runbook files, from the same structs.
+/// JSON Schemas for `medic.yaml`, runbook files and runbook test files, from
+/// the same structs.
 pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
     let m = schemars::schema_for!(MedicConfig);
     let r = schemars::schema_for!(Runbook);
+    let t = schemars::schema_for!(crate::runbooks::testing::file::TestFile);
     vec![
         (
             "medic.schema.json",
@@ -832,6 +868,10 @@ pub fn schemas() -> Vec<(&'static str, serde_json::Value)> {
         (
             "runbook.schema.json",
             serde_json::to_value(r).unwrap_or_default(),
+        ),
+        (
+            "runbook-test.schema.json",
+            serde_json::to_value(t).unwrap_or_default(),
         ),
     ]
 }

@@ -198,7 +198,7 @@ fn invalid_duration_is_explained() {
 #[test]
 fn schemas_are_generated() {
     let s = schemas();
-    assert_eq!(s.len(), 2);
+    assert_eq!(s.len(), 3);
     let rb = &s[1].1;
     let text = rb.to_string();
     assert!(

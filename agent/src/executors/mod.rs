@@ -16,6 +16,7 @@ pub mod template;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -88,6 +89,10 @@ pub struct ExecutorDeps {
     /// The store (the approval gate reads acknowledgements).
     pub store: std::sync::Arc<dyn crate::stores::Store>,
 }
+
+/// Builds a step's executor from its action: the real executor in the
+/// daemon ([`ActionConfig::build`]), a recording fake under `medic test`.
+pub type BuildExecutor = Arc<dyn Fn(&ActionConfig) -> Box<dyn Executor> + Send + Sync>;
 
 /// A step's action, chosen by `kind:`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

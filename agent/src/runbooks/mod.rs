@@ -7,8 +7,10 @@
 //! hold within a time. A step that does not verify runs its `on_failure` steps
 //! and the runbook escalates.
 
+pub mod checks;
 pub mod guards;
 pub mod runner;
+pub mod testing;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

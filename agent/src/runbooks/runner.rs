@@ -16,15 +16,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde_json::json;
+use tokio::time::Instant;
 
+use super::checks::{Checks, NetworkChecks};
 use super::guards::{self, Guards, History, Pools, Verdict};
 use super::{Runbook, Step, Verify};
-use crate::executors::{ExecutorDeps, StepContext};
+use crate::clock::SharedClock;
+use crate::executors::{BuildExecutor, ExecutorDeps, StepContext};
 use crate::incidents::{Incident, IncidentState};
-use crate::series::now_millis;
+use crate::series::Millis;
 use crate::stores::{Action, ActionFilter, ActionState, Run, RunState, Store};
 use crate::telemetry::{ActionLabels, ExecutorLabels, GuardLabels, Metrics};
 
@@ -49,8 +51,15 @@ const GUARD_HISTORY: usize = 500;
 pub struct Runner {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
-    deps: ExecutorDeps,
     dry_run: bool,
+    // What the runner touches outside itself: the clock, the executors and
+    // the verify checks. Real in the daemon; under `medic test` a virtual
+    // clock, recording fakes and checks answered from the test's timeline.
+    clock: SharedClock,
+    build: BuildExecutor,
+    checks: Arc<dyn Checks>,
+    // A random number in [0, 1) for back-off jitter.
+    jitter: fn() -> f64,
     // Incidents with a run in progress: one run per incident at a time.
     active: Arc<Mutex<HashSet<i64>>>,
     // One action per target at a time (target = executor kind + parameters),
@@ -60,7 +69,7 @@ pub struct Runner {
     // When each target was last acted on successfully: a second incident
     // opened just after (a probe that hit the restart window) checks its
     // verification before acting again.
-    recent: Arc<Mutex<HashMap<String, std::time::Instant>>>,
+    recent: Arc<Mutex<HashMap<String, Instant>>>,
     // Targets being acted on per concurrency group, across runbooks.
     pools: Arc<Mutex<Pools>>,
 }
@@ -77,16 +86,48 @@ impl Runner {
         deps: ExecutorDeps,
         dry_run: bool,
     ) -> Self {
+        let checks = Arc::new(NetworkChecks::new(deps.http.clone()));
         Runner {
             store,
             metrics,
-            deps,
             dry_run,
+            clock: crate::clock::system(),
+            build: Arc::new(move |a| a.build(&deps)),
+            checks,
+            jitter: rand::random::<f64>,
             active: Arc::new(Mutex::new(HashSet::new())),
             targets: Arc::new(Mutex::new(HashMap::new())),
             recent: Arc::new(Mutex::new(HashMap::new())),
             pools: Arc::new(Mutex::new(Pools::default())),
         }
+    }
+
+    /// Take time from `clock` (`medic test`: virtual time).
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Build executors with `build` (`medic test`: recording fakes).
+    pub fn with_executors(mut self, build: BuildExecutor) -> Self {
+        self.build = build;
+        self
+    }
+
+    /// Answer `verify.http` and `verify.tcp` with `checks`.
+    pub fn with_checks(mut self, checks: Arc<dyn Checks>) -> Self {
+        self.checks = checks;
+        self
+    }
+
+    /// Draw back-off jitter from `jitter` (`medic test`: a fixed 0.5, i.e. none).
+    pub fn with_jitter(mut self, jitter: fn() -> f64) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    fn now(&self) -> Millis {
+        self.clock.now_millis()
     }
 
     fn claim(&self, incident_id: i64) -> bool {
@@ -108,10 +149,7 @@ impl Runner {
         if !self.claim(incident.id) {
             return;
         }
-        let run = match self
-            .store
-            .start_run(incident.id, &runbook.name, now_millis())
-        {
+        let run = match self.store.start_run(incident.id, &runbook.name, self.now()) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(incident = incident.id, error = %e, "cannot record run start; not acting");
@@ -129,10 +167,10 @@ impl Runner {
             let msg = format!("runbook {:?} no longer exists; run aborted", run.runbook);
             let _ = self
                 .store
-                .finish_run(run.id, RunState::Aborted, now_millis(), &msg);
+                .finish_run(run.id, RunState::Aborted, self.now(), &msg);
             let _ = self.store.append_event(
                 run.incident_id,
-                now_millis(),
+                self.now(),
                 "runbook",
                 "medic",
                 &msg,
@@ -143,8 +181,26 @@ impl Runner {
         if !self.claim(run.incident_id) {
             return;
         }
+        self.hold_slots_again(&run, &runbook);
         let this = self.clone();
         tokio::spawn(async move { this.drive(run, runbook, true).await });
+    }
+
+    /// A resumed run takes back, at once, the concurrency slots it held when
+    /// medic stopped (the pools are in memory): the targets its steps acted
+    /// on, or were about to. Otherwise new runs could take them first and
+    /// more targets of a group than the limit would be acted on at once.
+    fn hold_slots_again(&self, run: &Run, rb: &Runbook) {
+        let journal = self.store.journal_for_run(run.id).unwrap_or_default();
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        for a in journal {
+            if !guards::guarded(&a.step) || a.state == ActionState::Blocked {
+                continue;
+            }
+            if let Some(c) = rb.guards.for_target(&a.target).concurrency {
+                pools.hold(&c.group, &a.target, run.id);
+            }
+        }
     }
 
     fn event(
@@ -155,9 +211,9 @@ impl Runner {
         message: &str,
         data: serde_json::Value,
     ) {
-        if let Err(e) =
-            self.store
-                .append_event(incident_id, now_millis(), kind, actor, message, data)
+        if let Err(e) = self
+            .store
+            .append_event(incident_id, self.now(), kind, actor, message, data)
         {
             tracing::error!(incident = incident_id, error = %e, "cannot write timeline event");
         }
@@ -196,7 +252,7 @@ impl Runner {
         {
             detail = format!("{detail}; {}", self.restore(&run, &rb, &actor).await);
         }
-        let _ = self.store.finish_run(run.id, state, now_millis(), &detail);
+        let _ = self.store.finish_run(run.id, state, self.now(), &detail);
         self.event(
             iid,
             "runbook",
@@ -208,7 +264,10 @@ impl Runner {
         self.release(iid);
     }
 
-    /// Did one of the run's `steps` act (or, in a dry run, would it have)?
+    /// Did one of the run's `steps` change something (or, in a dry run, would
+    /// it have)? Telling people (`notify`) and waiting for them (`approval`)
+    /// change nothing, so there is nothing to restore after them alone: a run
+    /// whose incident resolved while it waited for approval restores nothing.
     fn steps_acted(&self, run: &Run) -> bool {
         self.store
             .journal_for_run(run.id)
@@ -216,6 +275,7 @@ impl Runner {
             .iter()
             .any(|a| {
                 a.step.starts_with("steps[")
+                    && !matches!(a.executor.as_str(), "notify" | "approval")
                     && matches!(a.state, ActionState::Succeeded | ActionState::DryRun)
             })
     }
@@ -318,7 +378,7 @@ impl Runner {
             let _ = self.store.transition(
                 iid,
                 to,
-                now_millis(),
+                self.now(),
                 actor,
                 &format!("recovery did not verify: {why}"),
             );
@@ -388,7 +448,7 @@ impl Runner {
                     let _ = self.store.journal_finish(
                         &a.idempotency_key,
                         ActionState::Interrupted,
-                        now_millis(),
+                        self.now(),
                         msg,
                     );
                     self.event(
@@ -426,12 +486,17 @@ impl Runner {
         let first_attempt = next_attempt;
         for attempt in first_attempt..=step.retry.max_attempts.max(1) {
             if attempt > 1 {
-                let delay = step.retry.delay(attempt, rand::random::<f64>());
-                if self.sleep_unless_resolved(iid, delay).await && require_open {
+                let delay = step.retry.delay(attempt, (self.jitter)());
+                if !require_open {
+                    // Restore and escalate steps run whatever the incident
+                    // does: they wait out their back-off in full (watching
+                    // for resolution would end the wait at once).
+                    tokio::time::sleep(delay).await;
+                } else if self.sleep_unless_resolved(iid, delay).await {
                     return StepOutcome::IncidentResolved;
                 }
             }
-            let executor = step.action.build(&self.deps);
+            let executor = (self.build)(&step.action);
             let key = format!("run-{}/{path}/attempt-{attempt}", run.id);
             let dry = self.dry_run || rb.dry_run || step.dry_run;
             let mut ctx = StepContext {
@@ -487,7 +552,7 @@ impl Runner {
                 target: target_key.clone(),
                 params: executor.describe(),
                 state: ActionState::Intended,
-                intended_at: now_millis(),
+                intended_at: self.now(),
                 finished_at: None,
                 detail: None,
                 verified: None,
@@ -518,7 +583,7 @@ impl Runner {
                 );
                 return StepOutcome::IncidentResolved;
             }
-            action.intended_at = now_millis();
+            action.intended_at = self.now();
             // Rule 2: journal before acting. A conflict means this exact attempt
             // was already journalled: never run it twice.
             if let Err(e) = self.store.journal_intend(&action) {
@@ -545,7 +610,7 @@ impl Runner {
                 }
                 let _ = self
                     .store
-                    .journal_finish(&key, ActionState::DryRun, now_millis(), &msg);
+                    .journal_finish(&key, ActionState::DryRun, self.now(), &msg);
                 self.count(kind, "dry_run");
                 self.event(
                     iid,
@@ -586,11 +651,11 @@ impl Runner {
                     self.recent
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(target_key.clone(), std::time::Instant::now());
+                        .insert(target_key.clone(), Instant::now());
                     let _ = self.store.journal_finish(
                         &key,
                         ActionState::Succeeded,
-                        now_millis(),
+                        self.now(),
                         &out.summary,
                     );
                     self.count(kind, "succeeded");
@@ -608,14 +673,14 @@ impl Runner {
                         let _ = self.store.transition(
                             iid,
                             IncidentState::Recovering,
-                            now_millis(),
+                            self.now(),
                             &actor,
                             &format!("{kind} step {:?} ran; verifying", step.name.value),
                         );
                     }
                     let vstart = Instant::now();
                     let passed = self.verify(iid, v).await;
-                    let _ = self.store.journal_verified(&key, passed, now_millis());
+                    let _ = self.store.journal_verified(&key, passed, self.now());
                     if passed {
                         self.event(
                             iid,
@@ -647,7 +712,7 @@ impl Runner {
                     };
                     let _ = self
                         .store
-                        .journal_finish(&key, ActionState::Failed, now_millis(), &e);
+                        .journal_finish(&key, ActionState::Failed, self.now(), &e);
                     self.count(kind, outcome);
                     self.event(
                         iid,
@@ -678,12 +743,12 @@ impl Runner {
 
     /// Sleep, watching the incident; true if it resolved meanwhile.
     async fn sleep_unless_resolved(&self, iid: i64, d: std::time::Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + d;
+        let deadline = Instant::now() + d;
         loop {
             if self.is_resolved(iid) {
                 return true;
             }
-            let now = tokio::time::Instant::now();
+            let now = Instant::now();
             if now >= deadline {
                 return false;
             }
@@ -718,7 +783,7 @@ impl Runner {
         let iid = run.incident_id;
         let mut announced = false;
         loop {
-            let now = now_millis();
+            let now = self.now();
             let since = now.saturating_sub(g.lookback());
             let read = |target: Option<&str>, runbook: Option<&str>| {
                 self.store
@@ -740,6 +805,7 @@ impl Runner {
                 on_target: &on_target,
                 of_runbook: &of_runbook,
                 dry_run: dry,
+                asking: Some((run.id, &action.step)),
             };
             match g.check(&action.executor, now, history) {
                 Verdict::Go => break,
@@ -797,7 +863,7 @@ impl Runner {
             return StepOutcome::IncidentResolved;
         }
         let detail = format!("guard {guard}: {reason}");
-        let now = now_millis();
+        let now = self.now();
         let blocked = Action {
             state: ActionState::Blocked,
             intended_at: now,
@@ -844,10 +910,10 @@ impl Runner {
 
     /// Poll the verify checks until all pass at once, or time runs out.
     async fn verify(&self, iid: i64, v: &Verify) -> bool {
-        let deadline = tokio::time::Instant::now() + v.within.std();
+        let deadline = Instant::now() + v.within.std();
         let cleared_needed = v.detector_cleared || (v.http.is_none() && v.tcp.is_none());
         loop {
-            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let remaining = deadline.saturating_duration_since(Instant::now());
             let per_check = remaining.clamp(
                 std::time::Duration::from_millis(500),
                 std::time::Duration::from_secs(2),
@@ -857,24 +923,25 @@ impl Runner {
                 ok = false;
             }
             if ok && let Some(url) = &v.http {
-                let r = tokio::time::timeout(
-                    per_check,
-                    crate::sources::probe::check_http(&self.deps.http, url, &v.expect_status),
-                )
-                .await;
-                ok = matches!(r, Ok(Ok(())));
+                let r =
+                    tokio::time::timeout(per_check, self.checks.http(url, &v.expect_status)).await;
+                ok = r == Ok(true);
             }
             if ok && let Some(addr) = &v.tcp {
-                let r = tokio::time::timeout(per_check, tokio::net::TcpStream::connect(addr)).await;
-                ok = matches!(r, Ok(Ok(_)));
+                let r = tokio::time::timeout(per_check, self.checks.tcp(addr)).await;
+                ok = r == Ok(true);
             }
             if ok {
                 return true;
             }
-            if tokio::time::Instant::now() >= deadline {
+            if Instant::now() >= deadline {
                 return false;
             }
             tokio::time::sleep(v.interval.std()).await;
         }
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

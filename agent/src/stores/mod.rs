@@ -10,6 +10,7 @@ pub mod sqlite;
 
 pub use oncall::OncallStore;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::incidents::{Incident, IncidentState, TimelineEvent};
@@ -52,7 +53,7 @@ pub struct Detection {
 }
 
 /// State of a runbook run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Steps are being executed.
@@ -115,7 +116,7 @@ pub struct Run {
 }
 
 /// Journal state of one action attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionState {
     /// Written before the action runs.

@@ -5,7 +5,9 @@
 //! run, recording who approved. When nobody acknowledges within the step's
 //! `timeout`, the step fails: the risky step is denied and the runbook's
 //! `on_failure` and `escalate` steps run. An acknowledgement given before
-//! the step started counts (the person already holds the incident).
+//! the step started counts (the person already holds the incident). An
+//! incident that resolves while the gate waits closes it: the next step is
+//! not run (the runner re-checks the incident) and nobody is paged.
 //!
 //! Put a `notify` step (or rely on the route's escalation policy) before it
 //! so that someone is asked.
@@ -85,8 +87,15 @@ impl Executor for Approval {
                             details: serde_json::json!({ "approved_by": who, "acked_at": i.acked_at }),
                         });
                     }
+                    // Nothing to approve any more. Not a failure of recovery
+                    // (that would escalate a resolved incident): the gate
+                    // closes, and the runner's re-check stops the next step.
                     Ok(Some(i)) if i.state == IncidentState::Resolved => {
-                        return Err("the incident resolved before anyone approved".into());
+                        return Ok(ActionOutcome {
+                            summary: "not approved: the incident resolved first; the next step will not run"
+                                .into(),
+                            details: serde_json::json!({ "approved_by": null, "resolved_at": i.resolved_at }),
+                        });
                     }
                     Ok(None) => return Err(format!("incident {id} not found")),
                     Ok(Some(_)) => {}

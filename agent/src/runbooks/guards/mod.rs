@@ -65,6 +65,9 @@ pub enum Per {
 
 /// At most `max` actions in any `window`. Only the runbook's own steps
 /// count: escalations, compensations and restorations never use up the budget.
+/// Every attempt counts, but the retries of a step the limit let act are
+/// part of that action: they are not held back (the retry policy says how
+/// many there are).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
@@ -112,6 +115,9 @@ fn default_restart_kinds() -> Vec<String> {
 /// `failures` consecutive failures of actions on one target → open (no
 /// tries) for `cooldown`, then half-open: one try; success closes it, failure
 /// opens it again. A failure is a failed action or one that did not verify.
+/// Only runbooks' own steps count: a compensation (`on_failure`), an
+/// escalation or a restoration that succeeds on the same target says nothing
+/// about whether the action works, so it neither opens nor closes the breaker.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CircuitBreaker {
@@ -194,6 +200,9 @@ pub struct History<'a> {
     /// During a dry run, dry-run records count as actions, so a dry run shows
     /// what the guards would have done.
     pub dry_run: bool,
+    /// The run and step path asking: the rate limit lets a retry of a step it
+    /// already let act in this run through.
+    pub asking: Option<(i64, &'a str)>,
 }
 
 /// Whether guard rails apply to the step at `path`: the runbook's own
@@ -278,6 +287,13 @@ impl RateLimit {
             Per::Target => (h.on_target, "on this target"),
         };
         let since = now.saturating_sub(self.window.millis());
+        let retry = h.asking.is_some_and(|(run, step)| {
+            list.iter()
+                .any(|a| a.run_id == run && a.step == step && h.counts(a))
+        });
+        if retry {
+            return Verdict::Go;
+        }
         let n = list
             .iter()
             .filter(|a| h.counts(a) && guarded(&a.step) && a.intended_at > since)
@@ -364,7 +380,12 @@ impl RestartLoop {
 impl CircuitBreaker {
     /// Check at `now`.
     pub fn check(&self, now: Millis, h: History<'_>) -> Verdict {
-        let newest_first: Vec<&Action> = h.on_target.iter().rev().filter(|a| h.counts(a)).collect();
+        let newest_first: Vec<&Action> = h
+            .on_target
+            .iter()
+            .rev()
+            .filter(|a| h.counts(a) && guarded(&a.step))
+            .collect();
         let trial_running = newest_first
             .first()
             .is_some_and(|a| a.state == ActionState::Intended);

@@ -1,6 +1,7 @@
 //! The concurrency / blast-radius guard: which targets of each group runs
 //! are acting on right now. In memory: a run holds its slot until it ends,
-//! and runs resumed after a restart of medic take their slots again.
+//! and runs resumed after a restart of medic take their slots again (from
+//! their journal, before any new run can take them: [`Pools::hold`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -41,6 +42,17 @@ impl Pools {
         }
         held.entry(target.to_string()).or_default().insert(run);
         Ok(())
+    }
+
+    /// Let run `run` hold `target` in `group` whatever the limit: a run
+    /// resumed after a restart of medic takes back the slot it held before.
+    pub fn hold(&mut self, group: &str, target: &str, run: i64) {
+        self.groups
+            .entry(group.to_string())
+            .or_default()
+            .entry(target.to_string())
+            .or_default()
+            .insert(run);
     }
 
     /// The run ended: free its slots.

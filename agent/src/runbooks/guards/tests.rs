@@ -37,6 +37,7 @@ fn on_target(list: &[Action]) -> History<'_> {
         on_target: list,
         of_runbook: list,
         dry_run: false,
+        asking: None,
     }
 }
 
@@ -104,6 +105,48 @@ fn rate_limit_counts_only_the_runbooks_own_steps() {
 }
 
 #[test]
+fn rate_limit_lets_the_retries_of_a_step_it_let_act_through() {
+    // degrade-on-latency: at most 2 per hour, 3 attempts per step.
+    let g = RateLimit {
+        max: 2,
+        window: dur(3_600_000),
+        per: Per::Runbook,
+    };
+    let attempt = |run: i64, n: u32, at| Action {
+        run_id: run,
+        attempt: n,
+        ..act(at, ActionState::Failed)
+    };
+    let j = [attempt(1, 1, 0), attempt(1, 2, S)];
+    // The third attempt of run 1's step is part of the action let through…
+    let retry = History {
+        asking: Some((1, "steps[0]")),
+        ..on_target(&j)
+    };
+    assert_eq!(g.check(3 * S, retry), Verdict::Go);
+    // …another run's step is a new action, and the attempts count.
+    let other = History {
+        asking: Some((2, "steps[0]")),
+        ..on_target(&j)
+    };
+    assert_eq!(blocked_by(&g.check(3 * S, other)), Some("rate_limit"));
+    // A step that was held back has no action to retry.
+    let held = [
+        attempt(1, 1, 0),
+        attempt(2, 1, S),
+        Action {
+            run_id: 3,
+            ..act(2 * S, ActionState::Blocked)
+        },
+    ];
+    let again = History {
+        asking: Some((3, "steps[0]")),
+        ..on_target(&held)
+    };
+    assert_eq!(blocked_by(&g.check(3 * S, again)), Some("rate_limit"));
+}
+
+#[test]
 fn rate_limit_per_target_uses_the_target_history() {
     let g = RateLimit {
         max: 1,
@@ -112,15 +155,13 @@ fn rate_limit_per_target_uses_the_target_history() {
     };
     let target = [act(0, ActionState::Succeeded)];
     let h = History {
-        on_target: &target,
         of_runbook: &[],
-        dry_run: false,
+        ..on_target(&target)
     };
     assert!(blocked_by(&g.check(S, h)).is_some());
     let h = History {
         on_target: &[],
-        of_runbook: &target,
-        dry_run: false,
+        ..on_target(&target)
     };
     assert_eq!(g.check(S, h), Verdict::Go);
 }
@@ -270,6 +311,35 @@ fn circuit_breaker_needs_consecutive_failures() {
         act(3 * S, ActionState::Failed),
     ];
     assert_eq!(g.check(4 * S, on_target(&j)), Verdict::Go);
+}
+
+#[test]
+fn circuit_breaker_ignores_compensations_on_the_same_target() {
+    // fail-over-backend: the failover fails and its on_failure step puts
+    // the server back (same target, succeeds) — twice. The breaker opens.
+    let g = CircuitBreaker {
+        failures: 2,
+        cooldown: dur(600_000),
+    };
+    let compensation = |at| Action {
+        step: "steps[0].on_failure[0]".into(),
+        ..act(at, ActionState::Succeeded)
+    };
+    let restoration = |at| Action {
+        step: "restore[0]".into(),
+        ..act(at, ActionState::Succeeded)
+    };
+    let j = [
+        act(0, ActionState::Failed),
+        compensation(S),
+        act(60 * S, ActionState::Failed),
+        compensation(61 * S),
+        restoration(62 * S),
+    ];
+    assert_eq!(
+        blocked_by(&g.check(120 * S, on_target(&j))),
+        Some("circuit_breaker")
+    );
 }
 
 #[test]
