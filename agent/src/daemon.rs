@@ -1,7 +1,7 @@
 //! `medic run`: wires sources, supervisor, engine, runner and API, and
 //! handles reload (SIGHUP, `POST /api/v1/reload`) and shutdown.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -19,8 +19,7 @@ use crate::runbooks::runner::Runner;
 use crate::series::cache::{CacheLimits, SeriesCache};
 use crate::services::Supervisor;
 use crate::sources::{self, SourceContext};
-use crate::stores::Store;
-use crate::stores::sqlite::SqliteStore;
+use crate::stores::{Store, StoreConfig};
 use crate::telemetry::{Metrics, ResultLabels};
 
 /// Services with `argv[0] == "medic"` resolved to this very binary, so the
@@ -70,9 +69,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let state_dir = loaded.state_dir();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("state dir {}", state_dir.display()))?;
-    let db: PathBuf = state_dir.join("medic.db");
     let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db).with_context(|| format!("store {}", db.display()))?);
+        crate::stores::open(&loaded.config.store, &state_dir, &loaded.base_dir).with_context(
+            || match &loaded.config.store {
+                StoreConfig::Sqlite {} => {
+                    format!("store {}", crate::stores::sqlite_path(&state_dir).display())
+                }
+                StoreConfig::Etcd(e) => format!("store etcd {}", e.endpoints.join(",")),
+            },
+        )?;
     let metrics = Arc::new(Metrics::new());
     let http = reqwest::Client::builder()
         .user_agent(concat!("medic/", env!("CARGO_PKG_VERSION")))

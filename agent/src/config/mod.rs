@@ -33,6 +33,10 @@ pub struct MedicConfig {
     /// Where state lives (the store, service pidfiles and logs). Relative to this file.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Where incidents, the journal and on-call state are kept: the embedded
+    /// SQLite database in `state_dir` (default), or `kind: etcd`.
+    #[serde(default)]
+    pub store: crate::stores::StoreConfig,
     /// Directory of runbook files (`*.yaml`). Relative to this file.
     #[serde(default = "default_runbooks")]
     pub runbooks: PathBuf,
@@ -402,6 +406,15 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                 "listen: {:?} is not an address like 127.0.0.1:9460",
                 c.listen
             ),
+            snippet: None,
+        });
+    }
+    for message in c.store.problems() {
+        errors.push(ConfigError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
             snippet: None,
         });
     }

@@ -404,3 +404,61 @@ fn an_unknown_notifier_kind_is_refused_at_its_kind_line() {
     assert!(e.contains("pigeon"), "{e}");
     assert!(e.contains("medic.yaml:3:"), "{e}");
 }
+
+#[test]
+fn the_store_is_sqlite_by_default_and_etcd_when_configured() {
+    let (_d, p) = setup("store-default", GOOD, &[]);
+    assert_eq!(
+        load(&p).unwrap().config.store,
+        crate::stores::StoreConfig::Sqlite {}
+    );
+    let etcd = format!(
+        "{GOOD}store:\n  kind: etcd\n  endpoints: [http://127.0.0.1:2379, 10.0.0.2:2379]\n  prefix: /medic-a/\n  timeout: 500ms\n  tls: {{ca: ca.pem, cert: c.pem, key: k.pem}}\n"
+    );
+    let (_d, p) = setup("store-etcd", &etcd, &[]);
+    let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let crate::stores::StoreConfig::Etcd(c) = l.config.store else {
+        panic!("not etcd: {:?}", l.config.store)
+    };
+    assert_eq!(c.endpoints.len(), 2);
+    assert_eq!(c.prefix, "/medic-a/");
+    assert_eq!(c.timeout.millis(), 500);
+    assert_eq!(c.tls.unwrap().key, Some(PathBuf::from("k.pem")));
+    let minimal = format!("{GOOD}store: {{kind: etcd, endpoints: [127.0.0.1:2379]}}\n");
+    let (_d, p) = setup("store-minimal", &minimal, &[]);
+    let crate::stores::StoreConfig::Etcd(c) = load(&p).unwrap().config.store else {
+        panic!("not etcd")
+    };
+    assert_eq!((c.prefix.as_str(), c.timeout.millis()), ("/medic/", 2000));
+}
+
+#[test]
+fn store_mistakes_are_refused() {
+    for (name, store, want) in [
+        (
+            "typo",
+            "store:\n  kind: etcd\n  endpoints: [a:1]\n  prefx: /x/\n",
+            "prefx",
+        ),
+        (
+            "sqlite-extra",
+            "store:\n  kind: sqlite\n  path: x.db\n",
+            "path",
+        ),
+        ("kind", "store:\n  kind: consul\n", "consul"),
+        (
+            "empty",
+            "store:\n  kind: etcd\n  endpoints: []\n",
+            "at least one endpoint",
+        ),
+        (
+            "half-tls",
+            "store:\n  kind: etcd\n  endpoints: [a:1]\n  tls: {cert: c.pem}\n",
+            "both cert and key",
+        ),
+    ] {
+        let (_d, p) = setup(&format!("store-{name}"), &format!("{GOOD}{store}"), &[]);
+        let e = only_error(&p);
+        assert!(e.message.contains(want), "{name}: {e}");
+    }
+}
