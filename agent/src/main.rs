@@ -71,6 +71,11 @@ enum Cmd {
         #[arg(long, default_value = "runbooks/schema")]
         out: PathBuf,
     },
+    /// Manage the store: `medic store migrate` moves state to etcd.
+    Store {
+        #[command(subcommand)]
+        command: medic_agent::stores::migrate::StoreCommand,
+    },
     /// Run the bundled demo service (a small web service you can break).
     DemoService {
         /// Listen address.
@@ -87,6 +92,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Check { config } => check(&config),
         Cmd::Schema { out } => schema(&out),
+        Cmd::Store { command } => medic_agent::stores::migrate::main(command),
         Cmd::Run { config, log_json } => {
             telemetry::init_logging(log_json);
             block_on(async move {

@@ -10,6 +10,7 @@
 #[cfg(test)]
 pub mod contract;
 pub mod etcd;
+pub mod migrate;
 pub mod oncall;
 pub mod sqlite;
 

@@ -53,6 +53,7 @@
 //! meets the async client.
 
 pub mod bridge;
+mod import;
 pub mod keys;
 mod oncall;
 pub mod stm;

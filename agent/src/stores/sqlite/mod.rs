@@ -618,6 +618,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod export;
 mod oncall;
 
 #[cfg(test)]
