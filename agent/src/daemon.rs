@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState, ReloadRequest};
@@ -50,6 +50,8 @@ fn runbook_list(l: &Loaded) -> Vec<Arc<Runbook>> {
 
 struct Running {
     loaded: Loaded,
+    /// The runbooks, for runs resumed when this node becomes the leader.
+    runbooks: watch::Sender<Vec<Arc<Runbook>>>,
     sources: Vec<JoinHandle<()>>,
     oncall: crate::oncall::SharedOncall,
     http: reqwest::Client,
@@ -116,12 +118,18 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     .with_flapping(loaded.config.flapping.clone());
     tokio::spawn(engine.run(batch_rx, cmd_rx));
 
-    // Resume runs a crash interrupted.
-    let rbs = runbook_list(&loaded);
-    for run in store.running_runs().unwrap_or_default() {
-        let rb = rbs.iter().find(|r| r.name.value == run.runbook).cloned();
-        tracing::info!(run = run.id, incident = run.incident_id, runbook = %run.runbook, "resuming interrupted run");
-        runner.resume(run, rb);
+    // Resume runs a crash interrupted: now, or with leader election each
+    // time this node becomes the leader (a deposed leader's runs included).
+    let (runbooks_tx, runbooks_rx) = watch::channel(runbook_list(&loaded));
+    match store.leading() {
+        None => resume_runs(&*store, &runner, &runbook_list(&loaded)),
+        Some(_) => {
+            tokio::spawn(resume_when_leading(
+                store.clone(),
+                runner.clone(),
+                runbooks_rx,
+            ));
+        }
     }
 
     let ctx = SourceContext {
@@ -155,6 +163,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 
     let mut running = Running {
         sources: start_sources(&loaded, &ctx),
+        runbooks: runbooks_tx,
         loaded,
         oncall,
         http: http.clone(),
@@ -193,6 +202,61 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     supervisor.shutdown().await;
     Ok(())
+}
+
+/// Resume the runs still marked running.
+fn resume_runs(store: &dyn Store, runner: &Runner, runbooks: &[Arc<Runbook>]) {
+    for run in store.running_runs().unwrap_or_default() {
+        let rb = runbooks
+            .iter()
+            .find(|r| r.name.value == run.runbook)
+            .cloned();
+        tracing::info!(run = run.id, incident = run.incident_id, runbook = %run.runbook, "resuming interrupted run");
+        runner.resume(run, rb);
+    }
+}
+
+/// With leader election: resume running runs whenever this node becomes
+/// the leader, and while it leads, start the runbook of any open incident
+/// that has none yet — every node records incidents, but the node that
+/// opened one may be a follower, which cannot start runs.
+async fn resume_when_leading(
+    store: Arc<dyn Store>,
+    runner: Runner,
+    runbooks: watch::Receiver<Vec<Arc<Runbook>>>,
+) {
+    let mut led = false;
+    loop {
+        let leads = store.leading().unwrap_or(true);
+        let rbs = runbooks.borrow().clone();
+        if leads && !led {
+            resume_runs(&*store, &runner, &rbs);
+        }
+        if leads {
+            adopt_incidents(&*store, &runner, &rbs);
+        }
+        led = leads;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Launch the matching runbook of open incidents that have no run.
+fn adopt_incidents(store: &dyn Store, runner: &Runner, runbooks: &[Arc<Runbook>]) {
+    let open = store
+        .incidents(&crate::stores::IncidentFilter {
+            open_only: true,
+            limit: None,
+        })
+        .unwrap_or_default();
+    for i in open {
+        if !store.runs_for(i.id).is_ok_and(|r| r.is_empty()) {
+            continue;
+        }
+        if let Some(rb) = runbooks.iter().find(|r| r.matches.matches(&i)) {
+            tracing::info!(incident = i.id, runbook = %rb.name.value, "leader starts the runbook of an incident another node opened");
+            runner.launch(&i, rb.clone());
+        }
+    }
 }
 
 async fn reload(
@@ -242,6 +306,7 @@ async fn reload(
             new.runbooks.len()
         );
         *running.oncall.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(oncall);
+        let _ = running.runbooks.send(runbook_list(&new));
         running.loaded = new;
         tracing::info!(%msg, "configuration reloaded");
         Ok(msg)

@@ -187,3 +187,89 @@ fn store_migrate_moves_the_embedded_state_to_etcd() {
     );
     assert!(!dir.path("state/medic.db").exists());
 }
+
+/// Two medic nodes on one etcd with leader election, one scrape target
+/// that can be made bad, and a runbook whose command appends a line to
+/// `actions.log` in `shared`.
+fn ha_node(dir: &TempDir, shared: &TempDir, etcd: &Etcd, node: &str, target: u16) -> Medic {
+    let log = shared.path("actions.log");
+    let cfg = format!(
+        "sources:\n  - name: t\n    kind: scrape\n    interval: 200ms\n    targets: [127.0.0.1:{target}]\n\
+         detectors:\n  - name: bad\n    kind: threshold\n    series: bad\n    above: 0\n\
+         {}  election: {{node: {node}, ttl: 3s, renew: 500ms}}\n",
+        store(etcd, "/ha/")
+    );
+    let rb = format!(
+        "name: act\nmatch: {{detectors: [bad]}}\nsteps:\n  - name: record\n    kind: command\n    timeout: 1s\n    argv: [sh, -c, 'echo acted >> {}']\n",
+        log.display()
+    );
+    Medic::start(dir, &cfg, &[("act.yaml", &rb)])
+}
+
+fn actions(shared: &TempDir) -> usize {
+    std::fs::read_to_string(shared.path("actions.log"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+fn leader(etcd: &Etcd) -> Option<String> {
+    let out = Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .args([
+            "--endpoints",
+            &etcd.url,
+            "get",
+            "--print-value-only",
+            "/ha/leader",
+        ])
+        .output()
+        .ok()?;
+    let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!v.is_empty()).then_some(v)
+}
+
+#[test]
+fn two_nodes_act_once_and_the_survivor_takes_over_with_a_newer_token() {
+    let shared = TempDir::new("ha-shared");
+    let etcd = Etcd::start(&shared.0);
+    let bad = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let b2 = bad.clone();
+    let target = TestServer::start(move |_| {
+        let v = u8::from(b2.load(std::sync::atomic::Ordering::SeqCst));
+        (200, format!("bad {v}\n"))
+    });
+    let (da, db) = (TempDir::new("ha-a"), TempDir::new("ha-b"));
+    let mut nodes = [
+        ha_node(&da, &shared, &etcd, "a", target.port),
+        ha_node(&db, &shared, &etcd, "b", target.port),
+    ];
+    let first = wait_for(LONG, "a leader", || leader(&etcd));
+
+    // Both nodes see the incident; the leader acts, once.
+    bad.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_for(LONG, "the action", || (actions(&shared) > 0).then_some(()));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(actions(&shared), 1, "one action for one incident");
+    let d = nodes[1].wait_incident("bad", LONG, |d| d["runs"][0]["state"] == "completed");
+    assert_eq!(d["runs"].as_array().unwrap().len(), 1, "{}", d["runs"]);
+    let token = d["actions"][0]["fence"].as_i64().expect("a fencing token");
+
+    // kill -9 the leader; the incident clears and comes back: the other
+    // node leads within the lease TTL and acts under a newer token.
+    let (dead, alive) = if first == "a" { (0, 1) } else { (1, 0) };
+    nodes[dead].kill9();
+    bad.store(false, std::sync::atomic::Ordering::SeqCst);
+    nodes[alive].wait_incident("bad", LONG, |d| d["incident"]["state"] == "resolved");
+    bad.store(true, std::sync::atomic::Ordering::SeqCst);
+    wait_for(LONG, "the survivor's action", || {
+        (actions(&shared) > 1).then_some(())
+    });
+    assert_ne!(leader(&etcd).as_deref(), Some(first.as_str()));
+    let d = nodes[alive].wait_incident("bad", LONG, |d| {
+        d["incident"]["state"] != "resolved" && d["runs"][0]["state"] == "completed"
+    });
+    let newer = d["actions"][0]["fence"].as_i64().expect("a fencing token");
+    assert!(newer > token, "{newer} after {token}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(actions(&shared), 2);
+}

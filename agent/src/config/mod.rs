@@ -718,6 +718,25 @@ fn validate_plugin(p: &crate::executors::plugin::PluginParams) -> Result<(), Str
 }
 
 fn validate_step(f: &Path, c: &MedicConfig, s: &Step, depth: usize, errors: &mut Vec<ConfigError>) {
+    // The leader-lease timing rule (stores/etcd/election.rs): an action
+    // must end before the lease it started under can expire.
+    if let Some(e) = c.store.election()
+        && !matches!(s.action, ActionConfig::Approval(_))
+        && s.timeout.std() > e.budget()
+    {
+        errors.push(err_at(
+            f,
+            &s.name,
+            format!(
+                "step {:?}: timeout {} is longer than a leader may act: 0.9 × store.election.ttl {} − 2 × renew {} = {}; raise the ttl or shorten the step",
+                s.name.value,
+                s.timeout,
+                e.ttl,
+                e.renew,
+                crate::config::duration::Duration(e.budget())
+            ),
+        ));
+    }
     match &s.action {
         ActionConfig::Restart(p) if p.service.contains("{{") => {
             if let Err(e) = crate::executors::template::check(&p.service) {

@@ -462,3 +462,38 @@ fn store_mistakes_are_refused() {
         assert!(e.message.contains(want), "{name}: {e}");
     }
 }
+
+#[test]
+fn the_leader_lease_timing_rule_is_enforced_per_step() {
+    let store = |ttl: &str| {
+        format!(
+            "{GOOD}store:\n  kind: etcd\n  endpoints: [127.0.0.1:2379]\n  election: {{ttl: {ttl}, renew: 2s}}\n"
+        )
+    };
+    // 0.9 × 15s − 2 × 2s = 9.5s: the 10s restart and the 30s default
+    // timeouts of the notify steps are too long.
+    let (_d, p) = setup("lease-short", &store("15s"), &[("restart.yaml", GOOD_RB)]);
+    let e = load(&p).expect_err("must fail");
+    assert_eq!(e.0.len(), 3, "{e}");
+    assert!(
+        e.0.iter()
+            .all(|e| e.message.contains("longer than a leader may act")),
+        "{e}"
+    );
+    assert!(e.0[0].message.contains("9s 500ms"), "{e}");
+    // 0.9 × 40s − 4s = 32s: every step fits; an approval is a wait, not an
+    // action, and may be longer.
+    let approval = "name: gate\nmatch: {detectors: [web-down]}\nsteps:\n  - name: ask\n    kind: approval\n    timeout: 1h\n";
+    let (_d, p) = setup(
+        "lease-ok",
+        &store("40s"),
+        &[("restart.yaml", GOOD_RB), ("gate.yaml", approval)],
+    );
+    load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let (_d, p) = setup("lease-bad", &store("1500ms"), &[]);
+    let e = load(&p).expect_err("must fail").to_string();
+    assert!(
+        e.contains("whole seconds") && e.contains("no time to act"),
+        "{e}"
+    );
+}

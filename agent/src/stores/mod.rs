@@ -60,6 +60,14 @@ impl Default for StoreConfig {
 }
 
 impl StoreConfig {
+    /// The leader election, if configured.
+    pub fn election(&self) -> Option<&etcd::election::ElectionConfig> {
+        match self {
+            StoreConfig::Etcd(c) => c.election.as_ref(),
+            StoreConfig::Sqlite {} => None,
+        }
+    }
+
     /// Mistakes `medic check` reports.
     pub fn problems(&self) -> Vec<String> {
         match self {
@@ -246,6 +254,10 @@ pub struct Action {
     pub verified: Option<bool>,
     /// When the verification ended.
     pub verified_at: Option<Millis>,
+    /// The leader's fencing token the action ran under; set by a store with
+    /// leader election (etcd `election:`), `None` elsewhere.
+    #[serde(default)]
+    pub fence: Option<i64>,
 }
 
 impl Action {
@@ -372,4 +384,10 @@ pub trait Store: OncallStore + Send + Sync {
     /// The states saved for this detector and configuration.
     fn load_model_states(&self, detector: &str, config: &str)
     -> StoreResult<Vec<(Labels, String)>>;
+
+    /// With leader election (etcd `election:`): whether this node leads now.
+    /// `None`: no election, this node always acts.
+    fn leading(&self) -> Option<bool> {
+        None
+    }
 }

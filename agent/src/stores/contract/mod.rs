@@ -98,6 +98,7 @@ pub fn action(run: i64, incident: i64, attempt: u32, target: &str, at: Millis) -
         detail: None,
         verified: None,
         verified_at: None,
+        fence: None,
     }
 }
 

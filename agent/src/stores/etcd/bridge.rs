@@ -123,6 +123,11 @@ impl Bridge {
         self.client.clone()
     }
 
+    /// Run a background task on the etcd thread (the leader campaign).
+    pub fn spawn<F: Future<Output = ()> + Send + 'static>(&self, f: F) {
+        self.handle.spawn(f);
+    }
+
     /// Run one key-value request on the etcd thread and wait for its answer,
     /// at most the request timeout.
     pub fn kv<T, F, Fut>(&self, f: F) -> StoreResult<T>

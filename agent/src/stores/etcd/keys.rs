@@ -70,6 +70,10 @@ impl Keys {
     pub fn layout(&self) -> String {
         self.k(format_args!("meta/layout"))
     }
+    /// The leader key (election).
+    pub fn leader(&self) -> String {
+        self.k(format_args!("leader"))
+    }
     /// Everything that is not `meta/`: state.
     pub fn meta(&self) -> String {
         self.k(format_args!("meta/"))

@@ -30,6 +30,7 @@
 //! | `P outbox-keys/<key>` | id | created only if absent: a level is queued once |
 //! | `P outbox-of/<incident>/<id>`, `P outbox-pending/<next_attempt_at>/<id>` | empty | an incident's notifications; what is due |
 //! | `P silences/<id>` | `Silence` | |
+//! | `P leader` | node name, on the leader's lease | with `election:`; its `create_revision` is the fencing token ([`election`]) |
 //!
 //! # Transactions
 //!
@@ -53,6 +54,7 @@
 //! meets the async client.
 
 pub mod bridge;
+pub mod election;
 mod import;
 pub mod keys;
 mod oncall;
@@ -69,6 +71,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use self::bridge::{Bridge, Connection};
+use self::election::{ElectionConfig, Leadership};
 use self::keys::{Keys, last_num, prefix_end};
 use self::stm::{MAX_TXN_OPS, Stm, Writes, atomically, parse};
 use super::{
@@ -101,6 +104,10 @@ pub struct EtcdConfig {
     /// call fails after this long instead of hanging.
     #[serde(default = "default_timeout")]
     pub timeout: ConfigDuration,
+    /// Leader election among the medic nodes on this prefix: only the
+    /// leader starts runbooks, acts and escalates (see the timing rule).
+    #[serde(default)]
+    pub election: Option<ElectionConfig>,
 }
 
 /// TLS files for the etcd connection.
@@ -133,6 +140,7 @@ impl EtcdConfig {
             prefix: prefix.into(),
             tls: None,
             timeout: default_timeout(),
+            election: None,
         }
     }
 
@@ -152,6 +160,9 @@ impl EtcdConfig {
             && t.cert.is_some() != t.key.is_some()
         {
             out.push("store: tls needs both cert and key, or neither".to_string());
+        }
+        if let Some(e) = &self.election {
+            out.extend(e.problems());
         }
         out
     }
@@ -189,6 +200,7 @@ impl EtcdConfig {
 pub struct EtcdStore {
     bridge: Bridge,
     keys: Keys,
+    leadership: Option<Leadership>,
 }
 
 /// How many keys one range request returns at most.
@@ -215,11 +227,15 @@ impl EtcdStore {
     /// relative TLS paths.
     pub fn open(c: &EtcdConfig, base_dir: &Path) -> StoreResult<Self> {
         let bridge = Bridge::connect(c.connection(base_dir)?)?;
-        let s = EtcdStore {
+        let mut s = EtcdStore {
             bridge,
             keys: Keys::new(&c.prefix),
+            leadership: None,
         };
         s.check_layout()?;
+        if let Some(e) = &c.election {
+            s.leadership = Some(Leadership::start(&s.bridge, s.keys.leader(), e));
+        }
         Ok(s)
     }
 
@@ -243,9 +259,33 @@ impl EtcdStore {
         &self.keys
     }
 
-    /// The connection, for leases and elections.
+    /// The connection.
     pub fn bridge(&self) -> &Bridge {
         &self.bridge
+    }
+
+    /// The election, when configured.
+    pub fn leadership(&self) -> Option<&Leadership> {
+        self.leadership.as_ref()
+    }
+
+    /// With an election: the fencing token this change is made under, with
+    /// the compare that makes the commit fail if the leader key moved on.
+    /// A node that does not lead gets [`StoreError::Conflict`].
+    fn fence(&self, tx: &mut Stm<'_>) -> StoreResult<Option<i64>> {
+        let Some(l) = &self.leadership else {
+            return Ok(None);
+        };
+        let token = l.fence()?;
+        tx.require_created(l.key(), token);
+        Ok(Some(token))
+    }
+
+    /// With an election, a node that does not lead has no work: its runs to
+    /// resume, escalations to plan and notifications to send are the
+    /// leader's.
+    fn follower(&self) -> bool {
+        self.leadership.as_ref().is_some_and(|l| l.term().is_none())
     }
 
     /// Keys in `[start, end)`, ascending or descending, at most `limit`
@@ -538,6 +578,10 @@ fn open_incident(tx: &mut Stm<'_>, k: &Keys, fingerprint: &str) -> StoreResult<O
 }
 
 impl Store for EtcdStore {
+    fn leading(&self) -> Option<bool> {
+        self.leadership.as_ref().map(|l| l.term().is_some())
+    }
+
     fn record_firing(&self, d: &Detection) -> StoreResult<(Incident, bool)> {
         let k = &self.keys;
         let actor = actor_detector(&d.detector);
@@ -644,6 +688,7 @@ impl Store for EtcdStore {
     ) -> StoreResult<Incident> {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
+            self.fence(tx)?;
             let mut i = load_incident(tx, k, id)?;
             if i.state == IncidentState::Resolved && to != IncidentState::Resolved {
                 return Err(StoreError::Conflict(format!("incident {id} is resolved")));
@@ -821,6 +866,7 @@ impl Store for EtcdStore {
     fn start_run(&self, incident_id: i64, runbook: &str, at: Millis) -> StoreResult<Run> {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
+            self.fence(tx)?;
             let run = Run {
                 id: tx.next_id(&k.counter("run"))?,
                 incident_id,
@@ -844,6 +890,7 @@ impl Store for EtcdStore {
     ) -> StoreResult<()> {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
+            self.fence(tx)?;
             let Some(mut run) = tx.get_json::<Run>(&k.run(run_id))? else {
                 return Ok(());
             };
@@ -856,6 +903,9 @@ impl Store for EtcdStore {
     }
 
     fn running_runs(&self) -> StoreResult<Vec<Run>> {
+        if self.follower() {
+            return Ok(Vec::new());
+        }
         let keys: Vec<String> = self
             .index(&self.keys.all_running())?
             .into_iter()
@@ -878,6 +928,9 @@ impl Store for EtcdStore {
     fn journal_intend(&self, a: &Action) -> StoreResult<()> {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
+            // The token goes into the entry: the journal says under which
+            // leader's term each action ran.
+            let fence = self.fence(tx)?;
             if tx.get(&k.action_key(&a.idempotency_key))?.is_some() {
                 return Err(StoreError::Conflict(format!(
                     "action {} already journalled",
@@ -885,7 +938,7 @@ impl Store for EtcdStore {
                 )));
             }
             let seq = tx.next_id(&k.counter("action"))?;
-            write_new_action(tx, k, seq, a);
+            write_new_action(tx, k, seq, &Action { fence, ..a.clone() });
             Ok(())
         })
     }

@@ -63,6 +63,9 @@ fn note(tx: &mut Stm<'_>, k: &Keys, incident_id: i64, at: Millis, n: &Note) -> S
 
 impl OncallStore for EtcdStore {
     fn unrouted_incidents(&self) -> StoreResult<Vec<Incident>> {
+        if self.follower() {
+            return Ok(Vec::new());
+        }
         let open = self.open_incidents()?;
         let keys: Vec<String> = open.iter().map(|i| self.keys.escalation(i.id)).collect();
         let rows = self.get_many(&keys)?;
@@ -75,6 +78,9 @@ impl OncallStore for EtcdStore {
     }
 
     fn active_escalations(&self) -> StoreResult<Vec<(Escalation, Incident)>> {
+        if self.follower() {
+            return Ok(Vec::new());
+        }
         let ids = self.index(&self.keys.all_escalating())?;
         let esc: Vec<String> = ids.iter().map(|id| self.keys.escalation(*id)).collect();
         let inc: Vec<String> = ids.iter().map(|id| self.keys.incident(*id)).collect();
@@ -101,6 +107,10 @@ impl OncallStore for EtcdStore {
     ) -> StoreResult<bool> {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
+            // Only the leader escalates: elsewhere the plan is refused.
+            if let Err(StoreError::Conflict(_)) = self.fence(tx) {
+                return Ok(false);
+            }
             // Reading the incident puts it in the commit's compares: an ack
             // landing between this read and the commit makes the commit
             // fail, and the retry sees it and refuses.
@@ -151,7 +161,7 @@ impl OncallStore for EtcdStore {
     }
 
     fn due_notifications(&self, now: Millis, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
-        if limit == 0 {
+        if limit == 0 || self.follower() {
             return Ok(Vec::new());
         }
         // Index keys are `<due>/<id>`: everything due by `now` sorts before

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{Compare, CompareOp, GetOptions, Txn, TxnOp, TxnOpResponse};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -41,6 +41,8 @@ pub struct Stm<'a> {
     rev: i64,
     reads: BTreeMap<String, i64>,
     writes: BTreeMap<String, Option<Vec<u8>>>,
+    /// Keys that must still have this `create_revision` (the leader key).
+    required: Vec<(String, i64)>,
     stale: bool,
 }
 
@@ -65,6 +67,7 @@ impl<'a> Stm<'a> {
             rev: 0,
             reads: BTreeMap::new(),
             writes: BTreeMap::new(),
+            required: Vec::new(),
             stale: false,
         }
     }
@@ -115,18 +118,25 @@ impl<'a> Stm<'a> {
         Ok(id)
     }
 
+    /// Commit only if `key` still has this `create_revision`; if it does
+    /// not, the change fails with [`StoreError::Conflict`] (not retried).
+    pub fn require_created(&mut self, key: &str, revision: i64) {
+        self.required.push((key.to_string(), revision));
+    }
+
     /// Apply the writes if nothing read has changed. `Ok(false)`: conflict.
     fn commit(self) -> StoreResult<bool> {
         if self.writes.is_empty() {
             return Ok(true);
         }
-        if self.reads.len() > MAX_TXN_OPS || self.writes.len() > MAX_TXN_OPS {
+        if self.reads.len() + self.required.len() > MAX_TXN_OPS || self.writes.len() > MAX_TXN_OPS {
             return Err(StoreError::Backend(format!(
                 "etcd: one change of {} reads and {} writes exceeds etcd's {MAX_TXN_OPS} operations per transaction",
                 self.reads.len(),
                 self.writes.len()
             )));
         }
+        let required = self.required;
         let compares: Vec<Compare> = self
             .reads
             .into_iter()
@@ -134,6 +144,17 @@ impl<'a> Stm<'a> {
                 0 => Compare::create_revision(k, CompareOp::Equal, 0),
                 rev => Compare::mod_revision(k, CompareOp::Equal, rev),
             })
+            .chain(
+                required
+                    .iter()
+                    .map(|(k, rev)| Compare::create_revision(k.clone(), CompareOp::Equal, *rev)),
+            )
+            .collect();
+        // On failure, read the required keys to tell a lost claim from an
+        // ordinary conflict.
+        let check: Vec<TxnOp> = required
+            .iter()
+            .map(|(k, _)| TxnOp::get(k.clone(), None))
             .collect();
         let ops: Vec<TxnOp> = self
             .writes
@@ -143,11 +164,25 @@ impl<'a> Stm<'a> {
                 None => TxnOp::delete(k, None),
             })
             .collect();
-        let txn = Txn::new().when(compares).and_then(ops);
+        let txn = Txn::new().when(compares).and_then(ops).or_else(check);
         let r = self
             .bridge
             .kv(move |mut kv| async move { kv.txn(txn).await })?;
-        Ok(r.succeeded())
+        if r.succeeded() {
+            return Ok(true);
+        }
+        for ((key, rev), resp) in required.iter().zip(r.op_responses()) {
+            let now = match resp {
+                TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.create_revision()),
+                _ => None,
+            };
+            if now != Some(*rev) {
+                return Err(StoreError::Conflict(format!(
+                    "{key} is no longer held at revision {rev}: not written"
+                )));
+            }
+        }
+        Ok(false)
     }
 }
 

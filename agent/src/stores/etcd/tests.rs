@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::test_server::{self, Etcd};
 use super::*;
+use crate::stores::OncallStore;
 use crate::stores::contract::{Backend, action, detection, store_contract};
 
 /// etcd for the shared store contract: each fresh store under its own prefix.
@@ -202,4 +203,151 @@ fn another_layout_version_is_refused() {
         Err(e) => e.to_string(),
     };
     assert!(err.contains("layout"), "{err}");
+}
+
+/// A store with an election on a shared prefix: `ttl` 2s, `renew` 200ms.
+fn elector(prefix: &str, node: &str) -> EtcdStore {
+    let mut c = EtcdConfig::new(vec![test_server::endpoint().into()], prefix);
+    c.election = Some(election::ElectionConfig {
+        node: Some(node.into()),
+        ttl: ConfigDuration::from_secs(2),
+        renew: ConfigDuration::from_millis(200),
+    });
+    EtcdStore::open(&c, Path::new(".")).unwrap()
+}
+
+fn wait_leader<'a>(nodes: &[&'a EtcdStore], within: Duration) -> &'a EtcdStore {
+    let deadline = Instant::now() + within;
+    loop {
+        let leaders: Vec<&EtcdStore> = nodes
+            .iter()
+            .copied()
+            .filter(|n| n.leading() == Some(true))
+            .collect();
+        assert!(leaders.len() <= 1, "two leaders at once");
+        if let [one] = leaders[..] {
+            return one;
+        }
+        assert!(Instant::now() < deadline, "no leader within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn only_the_leader_acts_and_its_token_is_journalled() {
+    let prefix = "/medic-test/election/";
+    test_server::open(prefix).delete_all().unwrap();
+    let a = elector(prefix, "a");
+    let b = elector(prefix, "b");
+    let first = wait_leader(&[&a, &b], Duration::from_secs(10))
+        .leadership()
+        .unwrap()
+        .node()
+        .to_string();
+    let (leader, follower) = if first == "a" { (a, b) } else { (b, a) };
+    assert_eq!(follower.leading(), Some(false));
+    let token = leader.leadership().unwrap().term().unwrap().token;
+
+    // Every node records what it sees; only the leader runs and acts.
+    let (i, _) = follower.record_firing(&detection("fp", 1)).unwrap();
+    let not_leader = |r: StoreResult<_>| matches!(r, Err(StoreError::Conflict(m)) if m.contains("not the leader"));
+    assert!(not_leader(follower.start_run(i.id, "rb", 2).map(|_| ())));
+    let run = leader.start_run(i.id, "rb", 2).unwrap();
+    let a1 = action(run.id, i.id, 1, "restart:web", 3);
+    assert!(not_leader(follower.journal_intend(&a1)));
+    assert!(not_leader(
+        follower
+            .transition(i.id, IncidentState::Recovering, 3, "x", "y")
+            .map(|_| ())
+    ));
+    assert!(not_leader(follower.finish_run(
+        run.id,
+        RunState::Failed,
+        3,
+        "x"
+    )));
+    leader.journal_intend(&a1).unwrap();
+    let got = follower.journal_get(&a1.idempotency_key).unwrap().unwrap();
+    assert_eq!(got.fence, Some(token), "the token is in the journal entry");
+    // The follower has no work queue; the leader has.
+    assert!(follower.running_runs().unwrap().is_empty());
+    assert_eq!(leader.running_runs().unwrap().len(), 1);
+    assert!(follower.unrouted_incidents().unwrap().is_empty());
+    assert_eq!(leader.unrouted_incidents().unwrap().len(), 1);
+    let esc = crate::stores::oncall::Escalation {
+        incident_id: i.id,
+        ..Default::default()
+    };
+    let seen = crate::stores::oncall::Seen::of(&leader.incident(i.id).unwrap().unwrap());
+    assert!(
+        !follower
+            .save_escalation(&esc, seen, &[], &[], None, 4)
+            .unwrap()
+    );
+    assert!(
+        leader
+            .save_escalation(&esc, seen, &[], &[], None, 4)
+            .unwrap()
+    );
+
+    // The leader dies (no revoke: its lease runs out); the other takes over
+    // within the TTL, under a larger token.
+    let alive = follower.leadership().unwrap().node().to_string();
+    let (survivor, t0) = (&follower, Instant::now());
+    drop(leader);
+    let next = wait_leader(&[survivor], Duration::from_secs(6));
+    assert_eq!(next.leadership().unwrap().node(), alive);
+    let took = t0.elapsed();
+    assert!(
+        took <= Duration::from_millis(2000 + 2 * 200 + 1000),
+        "took {took:?}"
+    );
+    let newer = next.leadership().unwrap().term().unwrap().token;
+    assert!(newer > token);
+    let a2 = action(run.id, i.id, 2, "restart:web", 5);
+    next.journal_intend(&a2).unwrap();
+    assert_eq!(
+        next.journal_get(&a2.idempotency_key)
+            .unwrap()
+            .unwrap()
+            .fence,
+        Some(newer)
+    );
+}
+
+#[test]
+fn a_leader_whose_key_moved_on_cannot_commit_an_action() {
+    let prefix = "/medic-test/election-stale/";
+    test_server::open(prefix).delete_all().unwrap();
+    let s = elector(prefix, "solo");
+    wait_leader(&[&s], Duration::from_secs(10));
+    let (i, _) = s.record_firing(&detection("fp", 1)).unwrap();
+    let run = s.start_run(i.id, "rb", 2).unwrap();
+    // Someone else's term begins behind this node's back: its local view is
+    // still valid, but the compare on the leader key refuses the write.
+    let key = s.keys().leader();
+    s.bridge()
+        .kv(move |mut kv| async move {
+            kv.delete(key.clone(), None).await?;
+            kv.put(key, "usurper", None).await
+        })
+        .unwrap();
+    let err = s
+        .journal_intend(&action(run.id, i.id, 1, "restart:web", 3))
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Conflict(m) if m.contains("no longer held"))
+            || err.to_string().contains("not the leader"),
+        "{err}"
+    );
+    assert!(
+        s.journal_for_run(run.id).unwrap().is_empty(),
+        "nothing journalled"
+    );
+    // The campaign notices within a renewal and steps down.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while s.leading() != Some(false) {
+        assert!(Instant::now() < deadline, "still believes it leads");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

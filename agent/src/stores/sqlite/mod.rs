@@ -191,6 +191,7 @@ fn action_row(r: &Row<'_>) -> rusqlite::Result<Action> {
         target: r.get(13)?,
         verified: r.get(14)?,
         verified_at: r.get(15)?,
+        fence: None,
     })
 }
 
