@@ -413,7 +413,7 @@ fn the_store_is_sqlite_by_default_and_etcd_when_configured() {
         crate::stores::StoreConfig::Sqlite {}
     );
     let etcd = format!(
-        "{GOOD}store:\n  kind: etcd\n  endpoints: [http://127.0.0.1:2379, 10.0.0.2:2379]\n  prefix: /medic-a/\n  timeout: 500ms\n  tls: {{ca: ca.pem, cert: c.pem, key: k.pem}}\n"
+        "{GOOD}store:\n  kind: etcd\n  endpoints: [https://127.0.0.1:2379, 10.0.0.2:2379]\n  prefix: /medic-a/\n  timeout: 500ms\n  tls: {{ca: ca.pem, cert: c.pem, key: k.pem}}\n"
     );
     let (_d, p) = setup("store-etcd", &etcd, &[]);
     let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
@@ -455,6 +455,11 @@ fn store_mistakes_are_refused() {
             "half-tls",
             "store:\n  kind: etcd\n  endpoints: [a:1]\n  tls: {cert: c.pem}\n",
             "both cert and key",
+        ),
+        (
+            "http-tls",
+            "store:\n  kind: etcd\n  endpoints: [http://a:1]\n  tls: {ca: ca.pem}\n",
+            "use https://",
         ),
     ] {
         let (_d, p) = setup(&format!("store-{name}"), &format!("{GOOD}{store}"), &[]);

@@ -156,10 +156,15 @@ impl EtcdConfig {
         if !self.prefix.starts_with('/') {
             out.push(format!("store: prefix {:?} must start with /", self.prefix));
         }
-        if let Some(t) = &self.tls
-            && t.cert.is_some() != t.key.is_some()
-        {
-            out.push("store: tls needs both cert and key, or neither".to_string());
+        if let Some(t) = &self.tls {
+            if t.cert.is_some() != t.key.is_some() {
+                out.push("store: tls needs both cert and key, or neither".to_string());
+            }
+            if let Some(e) = self.endpoints.iter().find(|e| e.starts_with("http://")) {
+                out.push(format!(
+                    "store: endpoint {e} is plain http but tls is set: use https://"
+                ));
+            }
         }
         if let Some(e) = &self.election {
             out.extend(e.problems());

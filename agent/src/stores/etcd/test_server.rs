@@ -57,6 +57,16 @@ impl Drop for Etcd {
 impl Etcd {
     /// Start a one-member cluster and wait until it listens.
     pub fn start() -> Etcd {
+        Etcd::launch(None)
+    }
+
+    /// Start one that serves clients over TLS only and requires a client
+    /// certificate signed by the CA in `certs` (see [`make_certs`]).
+    pub fn start_tls(certs: &std::path::Path) -> Etcd {
+        Etcd::launch(Some(certs))
+    }
+
+    fn launch(tls: Option<&std::path::Path>) -> Etcd {
         static N: AtomicU32 = AtomicU32::new(0);
         sweep();
         let dir = data_root()
@@ -65,7 +75,8 @@ impl Etcd {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("etcd test dir");
         let (client, peer) = (free_port(), free_port());
-        let url = format!("http://127.0.0.1:{client}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
         let mut cmd = Command::new("etcd");
@@ -84,6 +95,15 @@ impl Etcd {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("etcd log"))
             .stderr(log);
+        if let Some(c) = tls {
+            cmd.arg("--cert-file")
+                .arg(c.join("server.pem"))
+                .arg("--key-file")
+                .arg(c.join("server.key"))
+                .arg("--trusted-ca-file")
+                .arg(c.join("ca.pem"))
+                .arg("--client-cert-auth");
+        }
         // SAFETY: prctl is async-signal-safe; it only sets this child's death signal.
         unsafe {
             cmd.pre_exec(|| {
@@ -107,6 +127,44 @@ impl Etcd {
             std::thread::sleep(Duration::from_millis(50));
         }
         Etcd { url, child, dir }
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, made
+/// with the `openssl` command into `dir`: `ca.pem`, `server.pem`/`.key`,
+/// `client.pem`/`.key`.
+pub fn make_certs(dir: &std::path::Path) {
+    std::fs::create_dir_all(dir).expect("cert dir");
+    let sh = |script: &str| {
+        let out = Command::new("sh")
+            .arg("-ec")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "openssl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    sh(&format!(
+        "openssl req -x509 {key} -keyout ca.key -out ca.pem -days 2 -subj /CN=medic-test-ca"
+    ));
+    for (name, ext) in [
+        (
+            "server",
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        ),
+        ("client", "extendedKeyUsage=clientAuth\n"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).expect("ext file");
+        sh(&format!(
+            "openssl req {key} -keyout {name}.key -out {name}.csr -subj /CN={name}
+             openssl x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+               -out {name}.pem -days 2 -extfile {name}.ext"
+        ));
     }
 }
 
@@ -145,12 +203,20 @@ pub fn open(prefix: &str) -> EtcdStore {
 
 /// A store under a prefix, waiting for a fresh etcd to answer.
 pub fn open_at(url: &str, prefix: &str) -> EtcdStore {
-    let c = EtcdConfig::new(vec![url.to_string()], prefix);
+    open_config(
+        &EtcdConfig::new(vec![url.to_string()], prefix),
+        std::path::Path::new("."),
+    )
+}
+
+/// A store with these settings, waiting (30s at most) for a fresh etcd to
+/// answer.
+pub fn open_config(c: &EtcdConfig, base_dir: &std::path::Path) -> EtcdStore {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        match EtcdStore::open(&c, std::path::Path::new(".")) {
+        match EtcdStore::open(c, base_dir) {
             Ok(s) => return s,
-            Err(e) if Instant::now() > deadline => panic!("etcd at {url}: {e}"),
+            Err(e) if Instant::now() > deadline => panic!("etcd at {:?}: {e}", c.endpoints),
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }

@@ -125,18 +125,7 @@ fn an_unreachable_etcd_fails_the_call_within_the_timeout() {
     let etcd = Etcd::start();
     let mut c = EtcdConfig::new(vec![etcd.url.clone()], "/medic-test/dead/");
     c.timeout = ConfigDuration::from_millis(500);
-    let s = {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match EtcdStore::open(&c, Path::new(".")) {
-                Ok(s) => break s,
-                Err(e) => {
-                    assert!(Instant::now() < deadline, "{e}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
-        }
-    };
+    let s = test_server::open_config(&c, Path::new("."));
     s.record_firing(&detection("fp", 1)).unwrap();
     drop(etcd);
     let t = Instant::now();
@@ -350,4 +339,30 @@ fn a_leader_whose_key_moved_on_cannot_commit_an_action() {
         assert!(Instant::now() < deadline, "still believes it leads");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn mutual_tls_to_etcd_works_and_a_client_without_a_certificate_is_refused() {
+    let certs = std::env::temp_dir().join(format!("medic-test-etcd-certs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&certs);
+    test_server::make_certs(&certs);
+    let etcd = Etcd::start_tls(&certs);
+    assert!(etcd.url.starts_with("https://"));
+    let mut c = EtcdConfig::new(vec![etcd.url.clone()], "/medic-test/tls/");
+    c.tls = Some(EtcdTls {
+        ca: Some("ca.pem".into()),
+        cert: Some("client.pem".into()),
+        key: Some("client.key".into()),
+    });
+    let s = test_server::open_config(&c, &certs);
+    let (i, new) = s.record_firing(&detection("fp", 1)).unwrap();
+    assert!(new);
+    assert_eq!(s.incident(i.id).unwrap().unwrap().id, i.id);
+    // Without a client certificate the server refuses.
+    c.tls.as_mut().unwrap().cert = None;
+    c.tls.as_mut().unwrap().key = None;
+    c.timeout = ConfigDuration::from_millis(1000);
+    assert!(EtcdStore::open(&c, &certs).is_err());
+    drop(etcd);
+    let _ = std::fs::remove_dir_all(&certs);
 }
