@@ -243,7 +243,7 @@ fn two_nodes_act_once_and_the_survivor_takes_over_with_a_newer_token() {
         ha_node(&da, &shared, &etcd, "a", target.port),
         ha_node(&db, &shared, &etcd, "b", target.port),
     ];
-    let first = wait_for(LONG, "a leader", || leader(&etcd));
+    wait_for(LONG, "a leader", || leader(&etcd));
 
     // Both nodes see the incident; the leader acts, once.
     bad.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -256,7 +256,8 @@ fn two_nodes_act_once_and_the_survivor_takes_over_with_a_newer_token() {
 
     // kill -9 the leader; the incident clears and comes back: the other
     // node leads within the lease TTL and acts under a newer token.
-    let (dead, alive) = if first == "a" { (0, 1) } else { (1, 0) };
+    let current = leader(&etcd).expect("a leader");
+    let (dead, alive) = if current == "a" { (0, 1) } else { (1, 0) };
     nodes[dead].kill9();
     bad.store(false, std::sync::atomic::Ordering::SeqCst);
     nodes[alive].wait_incident("bad", LONG, |d| d["incident"]["state"] == "resolved");
@@ -264,7 +265,7 @@ fn two_nodes_act_once_and_the_survivor_takes_over_with_a_newer_token() {
     wait_for(LONG, "the survivor's action", || {
         (actions(&shared) > 1).then_some(())
     });
-    assert_ne!(leader(&etcd).as_deref(), Some(first.as_str()));
+    assert_ne!(leader(&etcd), Some(current));
     let d = nodes[alive].wait_incident("bad", LONG, |d| {
         d["incident"]["state"] != "resolved" && d["runs"][0]["state"] == "completed"
     });
