@@ -2,6 +2,7 @@
 # The test command: installs what the tests need, then runs the whole suite
 # (unit, property and end-to-end tests against the real medic binary).
 #   ./tests/run.sh
+#   ./tests/run.sh --install-only   # only the system packages (CI runs this before clippy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,13 @@ command -v prometheus >/dev/null || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v haproxy >/dev/null || need+=(haproxy)
+# etcd 3.4 for the etcd store's tests (etcdctl to look inside), and protoc
+# with the well-known .proto files: etcd-client generates its gRPC code at build time.
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
+command -v openssl >/dev/null || need+=(openssl)   # certificates for the etcd TLS test
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 # Headless Chromium and Node.js for the web console test (tests/e2e/console.rs),
 # without recommends (they pull in desktop packages).
@@ -29,6 +37,7 @@ apt_install() {
 }
 if [ ${#need[@]} -gt 0 ]; then apt_install "${need[@]}"; fi
 if [ ${#web[@]} -gt 0 ]; then apt_install --no-install-recommends "${web[@]}"; fi
+[ "${1:-}" = --install-only ] && exit 0
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
 
 # --- a Python venv with the real clients (OpenTelemetry SDK, aiosmtpd) --------

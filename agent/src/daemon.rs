@@ -1,13 +1,13 @@
 //! `medic run`: wires sources, supervisor, engine, runner and API, and
 //! handles reload (SIGHUP, `POST /api/v1/reload`) and shutdown.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState, ReloadRequest};
@@ -19,8 +19,7 @@ use crate::runbooks::runner::Runner;
 use crate::series::cache::{CacheLimits, SeriesCache};
 use crate::services::Supervisor;
 use crate::sources::{self, SourceContext};
-use crate::stores::Store;
-use crate::stores::sqlite::SqliteStore;
+use crate::stores::{Store, StoreConfig};
 use crate::telemetry::{Metrics, ResultLabels};
 
 /// Services with `argv[0] == "medic"` resolved to this very binary, so the
@@ -51,6 +50,8 @@ fn runbook_list(l: &Loaded) -> Vec<Arc<Runbook>> {
 
 struct Running {
     loaded: Loaded,
+    /// The runbooks, for runs resumed when this node becomes the leader.
+    runbooks: watch::Sender<Vec<Arc<Runbook>>>,
     sources: Vec<JoinHandle<()>>,
     oncall: crate::oncall::SharedOncall,
     http: reqwest::Client,
@@ -70,9 +71,15 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let state_dir = loaded.state_dir();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("state dir {}", state_dir.display()))?;
-    let db: PathBuf = state_dir.join("medic.db");
     let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&db).with_context(|| format!("store {}", db.display()))?);
+        crate::stores::open(&loaded.config.store, &state_dir, &loaded.base_dir).with_context(
+            || match &loaded.config.store {
+                StoreConfig::Sqlite {} => {
+                    format!("store {}", crate::stores::sqlite_path(&state_dir).display())
+                }
+                StoreConfig::Etcd(e) => format!("store etcd {}", e.endpoints.join(",")),
+            },
+        )?;
     let metrics = Arc::new(Metrics::new());
     let http = reqwest::Client::builder()
         .user_agent(concat!("medic/", env!("CARGO_PKG_VERSION")))
@@ -110,13 +117,20 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     )
     .with_flapping(loaded.config.flapping.clone());
 
-    // Resume runs a crash interrupted, before the engine can launch new ones:
-    // resumed runs take back their concurrency slots first.
-    let rbs = runbook_list(&loaded);
-    for run in store.running_runs().unwrap_or_default() {
-        let rb = rbs.iter().find(|r| r.name.value == run.runbook).cloned();
-        tracing::info!(run = run.id, incident = run.incident_id, runbook = %run.runbook, "resuming interrupted run");
-        runner.resume(run, rb);
+    // Resume runs a crash interrupted, before the engine can launch new ones
+    // (resumed runs take back their concurrency slots first): now, or with
+    // leader election each time this node becomes the leader (a deposed
+    // leader's runs included).
+    let (runbooks_tx, runbooks_rx) = watch::channel(runbook_list(&loaded));
+    match store.leading() {
+        None => resume_runs(&*store, &runner, &runbook_list(&loaded)),
+        Some(_) => {
+            tokio::spawn(resume_when_leading(
+                store.clone(),
+                runner.clone(),
+                runbooks_rx,
+            ));
+        }
     }
     tokio::spawn(engine.run(batch_rx, cmd_rx));
 
@@ -151,6 +165,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
 
     let mut running = Running {
         sources: start_sources(&loaded, &ctx),
+        runbooks: runbooks_tx,
         loaded,
         oncall,
         http: http.clone(),
@@ -189,6 +204,61 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     supervisor.shutdown().await;
     Ok(())
+}
+
+/// Resume the runs still marked running.
+fn resume_runs(store: &dyn Store, runner: &Runner, runbooks: &[Arc<Runbook>]) {
+    for run in store.running_runs().unwrap_or_default() {
+        let rb = runbooks
+            .iter()
+            .find(|r| r.name.value == run.runbook)
+            .cloned();
+        tracing::info!(run = run.id, incident = run.incident_id, runbook = %run.runbook, "resuming interrupted run");
+        runner.resume(run, rb);
+    }
+}
+
+/// With leader election: resume running runs whenever this node becomes
+/// the leader, and while it leads, start the runbook of any open incident
+/// that has none yet — every node records incidents, but the node that
+/// opened one may be a follower, which cannot start runs.
+async fn resume_when_leading(
+    store: Arc<dyn Store>,
+    runner: Runner,
+    runbooks: watch::Receiver<Vec<Arc<Runbook>>>,
+) {
+    let mut led = false;
+    loop {
+        let leads = store.leading().unwrap_or(true);
+        let rbs = runbooks.borrow().clone();
+        if leads && !led {
+            resume_runs(&*store, &runner, &rbs);
+        }
+        if leads {
+            adopt_incidents(&*store, &runner, &rbs);
+        }
+        led = leads;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+}
+
+/// Launch the matching runbook of open incidents that have no run.
+fn adopt_incidents(store: &dyn Store, runner: &Runner, runbooks: &[Arc<Runbook>]) {
+    let open = store
+        .incidents(&crate::stores::IncidentFilter {
+            open_only: true,
+            limit: None,
+        })
+        .unwrap_or_default();
+    for i in open {
+        if !store.runs_for(i.id).is_ok_and(|r| r.is_empty()) {
+            continue;
+        }
+        if let Some(rb) = runbooks.iter().find(|r| r.matches.matches(&i)) {
+            tracing::info!(incident = i.id, runbook = %rb.name.value, "leader starts the runbook of an incident another node opened");
+            runner.launch(&i, rb.clone());
+        }
+    }
 }
 
 async fn reload(
@@ -238,6 +308,7 @@ async fn reload(
             new.runbooks.len()
         );
         *running.oncall.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(oncall);
+        let _ = running.runbooks.send(runbook_list(&new));
         running.loaded = new;
         tracing::info!(%msg, "configuration reloaded");
         Ok(msg)

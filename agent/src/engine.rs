@@ -452,6 +452,11 @@ impl Engine {
         }
         tracing::warn!(incident = incident.id, detector = %d.detector, labels = %labels_text(&d.labels), reason = %reason, "incident opened");
         self.update_gauges();
+        // With leader election only the leader starts runbooks; it adopts
+        // incidents other nodes opened (daemon::adopt_incidents).
+        if self.store.leading() == Some(false) {
+            return;
+        }
         match self.runbooks.iter().find(|r| r.matches.matches(&incident)) {
             Some(rb) => self.runner.launch(&incident, rb.clone()),
             None => {

@@ -94,6 +94,11 @@ enum Cmd {
         #[arg(long, default_value = "runbooks/schema")]
         out: PathBuf,
     },
+    /// Manage the store: `medic store migrate` moves state to etcd.
+    Store {
+        #[command(subcommand)]
+        command: medic_agent::stores::migrate::StoreCommand,
+    },
     /// Run the bundled demo service (a small web service you can break).
     DemoService {
         /// Listen address.
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
         Cmd::Check { config } => check(&config),
         Cmd::Schema { out } => schema(&out),
         Cmd::Test { paths, case, show } => runbook_tests(&paths, case, show),
+        Cmd::Store { command } => medic_agent::stores::migrate::main(command),
         Cmd::Run { config, log_json } => {
             telemetry::init_logging(log_json);
             block_on(async move {

@@ -366,3 +366,70 @@ pub fn browser_script(script: &str, env: &[(&str, String)]) -> String {
     );
     stdout
 }
+
+/// A running one-member etcd 3.4 (Debian `etcd-server`), as
+/// ../shared/COMPONENTS.md starts it, in `dir/etcd/`.
+pub struct Etcd {
+    /// Client URL.
+    pub url: String,
+    _proc: Proc,
+}
+
+impl Etcd {
+    /// Start on free loopback ports and wait until it is healthy.
+    pub fn start(dir: &Path) -> Etcd {
+        let d = dir.join("etcd");
+        std::fs::create_dir_all(&d).unwrap();
+        let url = format!("http://127.0.0.1:{}", free_port());
+        let peer = format!("http://127.0.0.1:{}", free_port());
+        let p = start_logged(
+            &d,
+            "etcd",
+            Command::new("etcd")
+                .args(["--name", "e2e", "--data-dir"])
+                .arg(d.join("data"))
+                .args([
+                    "--listen-client-urls",
+                    &url,
+                    "--advertise-client-urls",
+                    &url,
+                ])
+                .args([
+                    "--listen-peer-urls",
+                    &peer,
+                    "--initial-advertise-peer-urls",
+                    &peer,
+                ])
+                .args(["--initial-cluster", &format!("e2e={peer}")])
+                .args(["--initial-cluster-state", "new"]),
+        );
+        wait_ready("etcd", &format!("{url}/health"));
+        Etcd { url, _proc: p }
+    }
+
+    /// The keys under `prefix`, read with `etcdctl` (not through medic).
+    pub fn keys(&self, prefix: &str) -> Vec<String> {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args([
+                "--endpoints",
+                &self.url,
+                "get",
+                "--prefix",
+                "--keys-only",
+                prefix,
+            ])
+            .output()
+            .expect("etcdctl (tests/run.sh installs etcd-client)");
+        assert!(
+            out.status.success(),
+            "etcdctl: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}

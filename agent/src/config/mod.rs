@@ -33,6 +33,10 @@ pub struct MedicConfig {
     /// Where state lives (the store, service pidfiles and logs). Relative to this file.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// Where incidents, the journal and on-call state are kept: the embedded
+    /// SQLite database in `state_dir` (default), or `kind: etcd`.
+    #[serde(default)]
+    pub store: crate::stores::StoreConfig,
     /// Directory of runbook files (`*.yaml`). Relative to this file.
     #[serde(default = "default_runbooks")]
     pub runbooks: PathBuf,
@@ -422,6 +426,15 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
             snippet: None,
         });
     }
+    for message in c.store.problems() {
+        errors.push(ConfigError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message,
+            snippet: None,
+        });
+    }
     for (name, s) in &c.services {
         if s.argv.is_empty() {
             errors.push(ConfigError {
@@ -634,6 +647,11 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
             errors.push(err_at(f, lbl, format!("match.labels: {}", e.message)));
         }
         validate_runbook(f, r, Some(&c.services), &mut errors);
+        if let Some(e) = c.store.election() {
+            for st in r.steps.iter().chain(&r.escalate).chain(&r.restore) {
+                validate_lease_timing(f, e, st, &mut errors);
+            }
+        }
     }
     errors
 }
@@ -851,6 +869,33 @@ fn validate_step(
     }
     for o in &s.on_failure {
         validate_step(f, services, o, depth + 1, errors);
+    }
+}
+
+/// The leader-lease timing rule (stores/etcd/election.rs): an action must
+/// end before the lease it started under can expire.
+fn validate_lease_timing(
+    f: &Path,
+    e: &crate::stores::etcd::election::ElectionConfig,
+    s: &Step,
+    errors: &mut Vec<ConfigError>,
+) {
+    if !matches!(s.action, ActionConfig::Approval(_)) && s.timeout.std() > e.budget() {
+        errors.push(err_at(
+            f,
+            &s.name,
+            format!(
+                "step {:?}: timeout {} is longer than a leader may act: 0.9 × store.election.ttl {} − 2 × renew {} = {}; raise the ttl or shorten the step",
+                s.name.value,
+                s.timeout,
+                e.ttl,
+                e.renew,
+                crate::config::duration::Duration(e.budget())
+            ),
+        ));
+    }
+    for o in &s.on_failure {
+        validate_lease_timing(f, e, o, errors);
     }
 }
 

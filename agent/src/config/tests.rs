@@ -434,3 +434,101 @@ fn auth_token_mistakes_point_at_their_line() {
     assert!(e.message.contains("root"), "{e}");
     assert_eq!(e.line as usize, GOOD.lines().count() + 3, "{e}");
 }
+
+#[test]
+fn the_store_is_sqlite_by_default_and_etcd_when_configured() {
+    let (_d, p) = setup("store-default", GOOD, &[]);
+    assert_eq!(
+        load(&p).unwrap().config.store,
+        crate::stores::StoreConfig::Sqlite {}
+    );
+    let etcd = format!(
+        "{GOOD}store:\n  kind: etcd\n  endpoints: [https://127.0.0.1:2379, 10.0.0.2:2379]\n  prefix: /medic-a/\n  timeout: 500ms\n  tls: {{ca: ca.pem, cert: c.pem, key: k.pem}}\n"
+    );
+    let (_d, p) = setup("store-etcd", &etcd, &[]);
+    let l = load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let crate::stores::StoreConfig::Etcd(c) = l.config.store else {
+        panic!("not etcd: {:?}", l.config.store)
+    };
+    assert_eq!(c.endpoints.len(), 2);
+    assert_eq!(c.prefix, "/medic-a/");
+    assert_eq!(c.timeout.millis(), 500);
+    assert_eq!(c.tls.unwrap().key, Some(PathBuf::from("k.pem")));
+    let minimal = format!("{GOOD}store: {{kind: etcd, endpoints: [127.0.0.1:2379]}}\n");
+    let (_d, p) = setup("store-minimal", &minimal, &[]);
+    let crate::stores::StoreConfig::Etcd(c) = load(&p).unwrap().config.store else {
+        panic!("not etcd")
+    };
+    assert_eq!((c.prefix.as_str(), c.timeout.millis()), ("/medic/", 2000));
+}
+
+#[test]
+fn store_mistakes_are_refused() {
+    for (name, store, want) in [
+        (
+            "typo",
+            "store:\n  kind: etcd\n  endpoints: [a:1]\n  prefx: /x/\n",
+            "prefx",
+        ),
+        (
+            "sqlite-extra",
+            "store:\n  kind: sqlite\n  path: x.db\n",
+            "path",
+        ),
+        ("kind", "store:\n  kind: consul\n", "consul"),
+        (
+            "empty",
+            "store:\n  kind: etcd\n  endpoints: []\n",
+            "at least one endpoint",
+        ),
+        (
+            "half-tls",
+            "store:\n  kind: etcd\n  endpoints: [a:1]\n  tls: {cert: c.pem}\n",
+            "both cert and key",
+        ),
+        (
+            "http-tls",
+            "store:\n  kind: etcd\n  endpoints: [http://a:1]\n  tls: {ca: ca.pem}\n",
+            "use https://",
+        ),
+    ] {
+        let (_d, p) = setup(&format!("store-{name}"), &format!("{GOOD}{store}"), &[]);
+        let e = only_error(&p);
+        assert!(e.message.contains(want), "{name}: {e}");
+    }
+}
+
+#[test]
+fn the_leader_lease_timing_rule_is_enforced_per_step() {
+    let store = |ttl: &str| {
+        format!(
+            "{GOOD}store:\n  kind: etcd\n  endpoints: [127.0.0.1:2379]\n  election: {{ttl: {ttl}, renew: 2s}}\n"
+        )
+    };
+    // 0.9 × 15s − 2 × 2s = 9.5s: the 10s restart and the 30s default
+    // timeouts of the notify steps are too long.
+    let (_d, p) = setup("lease-short", &store("15s"), &[("restart.yaml", GOOD_RB)]);
+    let e = load(&p).expect_err("must fail");
+    assert_eq!(e.0.len(), 3, "{e}");
+    assert!(
+        e.0.iter()
+            .all(|e| e.message.contains("longer than a leader may act")),
+        "{e}"
+    );
+    assert!(e.0[0].message.contains("9s 500ms"), "{e}");
+    // 0.9 × 40s − 4s = 32s: every step fits; an approval is a wait, not an
+    // action, and may be longer.
+    let approval = "name: gate\nmatch: {detectors: [web-down]}\nsteps:\n  - name: ask\n    kind: approval\n    timeout: 1h\n";
+    let (_d, p) = setup(
+        "lease-ok",
+        &store("40s"),
+        &[("restart.yaml", GOOD_RB), ("gate.yaml", approval)],
+    );
+    load(&p).unwrap_or_else(|e| panic!("{e}"));
+    let (_d, p) = setup("lease-bad", &store("1500ms"), &[]);
+    let e = load(&p).expect_err("must fail").to_string();
+    assert!(
+        e.contains("whole seconds") && e.contains("no time to act"),
+        "{e}"
+    );
+}

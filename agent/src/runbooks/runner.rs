@@ -557,6 +557,7 @@ impl Runner {
                 detail: None,
                 verified: None,
                 verified_at: None,
+                fence: None,
             };
             // Guard rails (not for escalation and compensation: those must run).
             if guards::guarded(path)

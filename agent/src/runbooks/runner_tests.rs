@@ -75,6 +75,7 @@ async fn a_resumed_run_takes_back_its_concurrency_slot_before_new_runs() {
             intended_at: clock.now_millis(),
             finished_at: None,
             detail: None,
+            fence: None,
             verified: None,
             verified_at: None,
         })

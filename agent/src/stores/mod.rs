@@ -1,14 +1,23 @@
 //! Durable state behind one interface: incidents, their timelines, runbook
 //! runs and the action journal.
 //!
-//! The embedded SQLite store is the default; a later store (etcd) implements
-//! the same trait. Every method is short and synchronous: callers in async code
-//! may call it directly (SQLite on local disk answers in well under a millisecond).
+//! The embedded SQLite store is the default; the etcd store (`store: {kind:
+//! etcd}`) implements the same trait for several medic nodes. Every method is
+//! short and synchronous: callers in async code may call it directly (SQLite
+//! on local disk answers in well under a millisecond; etcd in a round trip or
+//! a few, each bounded by its request timeout).
 
+#[cfg(test)]
+pub mod contract;
+pub mod etcd;
+pub mod migrate;
 pub mod oncall;
 pub mod sqlite;
 
 pub use oncall::OncallStore;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -32,6 +41,55 @@ pub enum StoreError {
 
 /// Result alias.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// `store:` in `medic.yaml`: where state lives.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// The embedded SQLite database `<state_dir>/medic.db` (the default).
+    // A struct variant: serde refuses unknown fields only there.
+    Sqlite {},
+    /// An etcd v3 cluster shared by several medic nodes.
+    Etcd(etcd::EtcdConfig),
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Sqlite {}
+    }
+}
+
+impl StoreConfig {
+    /// The leader election, if configured.
+    pub fn election(&self) -> Option<&etcd::election::ElectionConfig> {
+        match self {
+            StoreConfig::Etcd(c) => c.election.as_ref(),
+            StoreConfig::Sqlite {} => None,
+        }
+    }
+
+    /// Mistakes `medic check` reports.
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            StoreConfig::Sqlite {} => Vec::new(),
+            StoreConfig::Etcd(c) => c.problems(),
+        }
+    }
+}
+
+/// The SQLite file in a state directory.
+pub fn sqlite_path(state_dir: &Path) -> std::path::PathBuf {
+    state_dir.join("medic.db")
+}
+
+/// Open the configured store. `base_dir` resolves relative paths in the
+/// store's settings (TLS files).
+pub fn open(c: &StoreConfig, state_dir: &Path, base_dir: &Path) -> StoreResult<Arc<dyn Store>> {
+    Ok(match c {
+        StoreConfig::Sqlite {} => Arc::new(sqlite::SqliteStore::open(&sqlite_path(state_dir))?),
+        StoreConfig::Etcd(e) => Arc::new(etcd::EtcdStore::open(e, base_dir)?),
+    })
+}
 
 /// A detector report for an incident.
 #[derive(Debug, Clone)]
@@ -196,6 +254,10 @@ pub struct Action {
     pub verified: Option<bool>,
     /// When the verification ended.
     pub verified_at: Option<Millis>,
+    /// The leader's fencing token the action ran under; set by a store with
+    /// leader election (etcd `election:`), `None` elsewhere.
+    #[serde(default)]
+    pub fence: Option<i64>,
 }
 
 impl Action {
@@ -338,4 +400,10 @@ pub trait Store: OncallStore + Send + Sync {
     /// The states saved for this detector and configuration.
     fn load_model_states(&self, detector: &str, config: &str)
     -> StoreResult<Vec<(Labels, String)>>;
+
+    /// With leader election (etcd `election:`): whether this node leads now.
+    /// `None`: no election, this node always acts.
+    fn leading(&self) -> Option<bool> {
+        None
+    }
 }

@@ -23,6 +23,7 @@ fn act(at: Millis, state: ActionState) -> Action {
         detail: None,
         verified: None,
         verified_at: None,
+        fence: None,
     }
 }
 

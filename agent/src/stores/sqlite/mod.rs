@@ -154,6 +154,21 @@ fn run_row(r: &Row<'_>) -> rusqlite::Result<Run> {
     })
 }
 
+const TIMELINE_COLS: &str = "id, incident_id, at, kind, actor, message, data";
+
+fn timeline_row(r: &Row<'_>) -> rusqlite::Result<TimelineEvent> {
+    let data: String = r.get(6)?;
+    Ok(TimelineEvent {
+        id: r.get(0)?,
+        incident_id: r.get(1)?,
+        at: r.get(2)?,
+        kind: r.get(3)?,
+        actor: r.get(4)?,
+        message: r.get(5)?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+    })
+}
+
 const ACTION_COLS: &str = "idempotency_key, run_id, incident_id, step, step_name, attempt, executor, params, state, intended_at, finished_at, detail, runbook, target, verified, verified_at";
 
 fn action_row(r: &Row<'_>) -> rusqlite::Result<Action> {
@@ -176,6 +191,7 @@ fn action_row(r: &Row<'_>) -> rusqlite::Result<Action> {
         target: r.get(13)?,
         verified: r.get(14)?,
         verified_at: r.get(15)?,
+        fence: None,
     })
 }
 
@@ -399,19 +415,10 @@ impl Store for SqliteStore {
 
     fn timeline(&self, id: i64) -> StoreResult<Vec<TimelineEvent>> {
         self.with(|c| {
-            let mut st = c.prepare("SELECT id, incident_id, at, kind, actor, message, data FROM timeline WHERE incident_id = ?1 ORDER BY id")?;
-            let rows = st.query_map([id], |r| {
-                let data: String = r.get(6)?;
-                Ok(TimelineEvent {
-                    id: r.get(0)?,
-                    incident_id: r.get(1)?,
-                    at: r.get(2)?,
-                    kind: r.get(3)?,
-                    actor: r.get(4)?,
-                    message: r.get(5)?,
-                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                })
-            })?;
+            let mut st = c.prepare(&format!(
+                "SELECT {TIMELINE_COLS} FROM timeline WHERE incident_id = ?1 ORDER BY id"
+            ))?;
+            let rows = st.query_map([id], timeline_row)?;
             rows.collect()
         })
     }
@@ -624,6 +631,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod export;
 mod oncall;
 
 #[cfg(test)]

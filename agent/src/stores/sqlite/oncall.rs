@@ -51,10 +51,10 @@ CREATE TABLE IF NOT EXISTS silences (
 );
 "#;
 
-const ESCALATION_COLS: &str = "e.incident_id, e.policy, e.occurrence, e.next_level, e.next_at, e.reminders, e.notified, e.acked_seen, e.muted, e.done";
+pub(super) const ESCALATION_COLS: &str = "e.incident_id, e.policy, e.occurrence, e.next_level, e.next_at, e.reminders, e.notified, e.acked_seen, e.muted, e.done";
 
 /// An escalation from the columns starting at `b` (it follows the incident's in a join).
-fn escalation_row(r: &Row<'_>, b: usize) -> rusqlite::Result<Escalation> {
+pub(super) fn escalation_row(r: &Row<'_>, b: usize) -> rusqlite::Result<Escalation> {
     let notified: String = r.get(b + 6)?;
     Ok(Escalation {
         incident_id: r.get(b)?,
@@ -70,9 +70,9 @@ fn escalation_row(r: &Row<'_>, b: usize) -> rusqlite::Result<Escalation> {
     })
 }
 
-const OUTBOX_COLS: &str = "id, key, incident_id, notifier, event, level, state, attempts, next_attempt_at, created_at, finished_at, detail";
+pub(super) const OUTBOX_COLS: &str = "id, key, incident_id, notifier, event, level, state, attempts, next_attempt_at, created_at, finished_at, detail";
 
-fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+pub(super) fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let state: String = r.get(6)?;
     Ok(OutboxEntry {
         id: r.get(0)?,
@@ -90,9 +90,10 @@ fn outbox_row(r: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
     })
 }
 
-const SILENCE_COLS: &str = "id, matchers, starts_at, ends_at, created_by, comment, created_at";
+pub(super) const SILENCE_COLS: &str =
+    "id, matchers, starts_at, ends_at, created_by, comment, created_at";
 
-fn silence_row(r: &Row<'_>) -> rusqlite::Result<Silence> {
+pub(super) fn silence_row(r: &Row<'_>) -> rusqlite::Result<Silence> {
     Ok(Silence {
         id: r.get(0)?,
         matchers: r.get(1)?,
@@ -298,7 +299,3 @@ impl OncallStore for SqliteStore {
         .ok_or_else(|| StoreError::NotFound(format!("silence {id}")))
     }
 }
-
-#[cfg(test)]
-#[path = "oncall_tests.rs"]
-mod tests;

@@ -1,10 +1,12 @@
-use super::super::SqliteStore;
+//! The on-call half of the store contract.
+
+use super::Backend;
 use crate::incidents::IncidentState;
 use crate::series::Labels;
 use crate::stores::oncall::*;
 use crate::stores::{Detection, Store};
 
-fn open(s: &SqliteStore, fp: &str) -> crate::incidents::Incident {
+fn open(s: &dyn Store, fp: &str) -> crate::incidents::Incident {
     s.record_firing(&Detection {
         fingerprint: fp.into(),
         detector: "d".into(),
@@ -36,10 +38,9 @@ fn note() -> Note {
     }
 }
 
-#[test]
-fn escalations_route_once_and_outbox_keys_are_unique() {
-    let s = SqliteStore::memory().unwrap();
-    let i = open(&s, "a");
+pub fn escalations_route_once_and_outbox_keys_are_unique(b: &dyn Backend) {
+    let s = b.fresh();
+    let i = open(&*s, "a");
     assert_eq!(s.unrouted_incidents().unwrap().len(), 1);
     let e = Escalation {
         incident_id: i.id,
@@ -72,10 +73,9 @@ fn escalations_route_once_and_outbox_keys_are_unique() {
     );
 }
 
-#[test]
-fn a_plan_made_before_an_ack_is_refused() {
-    let s = SqliteStore::memory().unwrap();
-    let i = open(&s, "a");
+pub fn a_plan_made_before_an_ack_is_refused(b: &dyn Backend) {
+    let s = b.fresh();
+    let i = open(&*s, "a");
     let before = Seen::of(&i);
     s.acknowledge(i.id, "ann", "", 5).unwrap();
     let e = Escalation {
@@ -89,10 +89,9 @@ fn a_plan_made_before_an_ack_is_refused() {
     assert!(s.notifications_for(i.id).unwrap().is_empty());
 }
 
-#[test]
-fn an_expired_ack_is_withdrawn_only_if_unchanged() {
-    let s = SqliteStore::memory().unwrap();
-    let i = open(&s, "a");
+pub fn an_expired_ack_is_withdrawn_only_if_unchanged(b: &dyn Backend) {
+    let s = b.fresh();
+    let i = open(&*s, "a");
     let acked = s.acknowledge(i.id, "ann", "", 5).unwrap();
     let e = Escalation {
         incident_id: i.id,
@@ -113,10 +112,9 @@ fn an_expired_ack_is_withdrawn_only_if_unchanged() {
     assert_eq!(now.acked_by, None);
 }
 
-#[test]
-fn deliveries_retry_then_finish_with_timeline_notes() {
-    let s = SqliteStore::memory().unwrap();
-    let i = open(&s, "a");
+pub fn deliveries_retry_then_finish_with_timeline_notes(b: &dyn Backend) {
+    let s = b.fresh();
+    let i = open(&*s, "a");
     let e = Escalation {
         incident_id: i.id,
         ..Escalation::default()
@@ -143,9 +141,8 @@ fn deliveries_retry_then_finish_with_timeline_notes() {
     assert_eq!(n.finished_at, Some(2001));
 }
 
-#[test]
-fn silences_list_and_expire() {
-    let s = SqliteStore::memory().unwrap();
+pub fn silences_list_and_expire(b: &dyn Backend) {
+    let s = b.fresh();
     let a = s
         .add_silence(r#"{service="web"}"#, 0, 1000, "ann", "deploy", 0)
         .unwrap();
@@ -161,4 +158,102 @@ fn silences_list_and_expire() {
         s.expire_silence(99, 1),
         Err(crate::stores::StoreError::NotFound(_))
     ));
+}
+
+pub fn done_escalations_leave_the_active_list_and_due_is_ordered(b: &dyn Backend) {
+    let s = b.fresh();
+    let i = open(&*s, "a");
+    let j = open(&*s, "b");
+    let mut e = Escalation {
+        incident_id: i.id,
+        next_at: Some(5),
+        ..Escalation::default()
+    };
+    let notify = |key: &str, event: &str| NewNotification {
+        event: event.into(),
+        ..level(key)
+    };
+    // One key twice in one plan is queued once.
+    assert!(
+        s.save_escalation(
+            &e,
+            Seen::of(&i),
+            &[notify("i1", "opened"), notify("i1", "opened")],
+            &[],
+            None,
+            30
+        )
+        .unwrap()
+    );
+    let f = Escalation {
+        incident_id: j.id,
+        ..Escalation::default()
+    };
+    s.save_escalation(&f, Seen::of(&j), &[notify("j1", "opened")], &[], None, 20)
+        .unwrap();
+    assert_eq!(s.unrouted_incidents().unwrap(), vec![]);
+    let due: Vec<String> = s
+        .due_notifications(100, 10)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.key)
+        .collect();
+    assert_eq!(due, vec!["j1", "i1"], "by due time");
+    assert_eq!(s.due_notifications(100, 1).unwrap().len(), 1);
+    assert!(s.due_notifications(19, 10).unwrap().is_empty());
+    let j1 = s.notifications_for(j.id).unwrap().remove(0);
+    s.finish_notification(j1.id, &Delivery::GaveUp("410".into()), 40, &note())
+        .unwrap();
+    let j1 = s.notifications_for(j.id).unwrap().remove(0);
+    assert_eq!(j1.state, DeliveryState::Failed);
+    assert_eq!((j1.attempts, j1.finished_at), (1, Some(40)));
+    assert_eq!(j1.detail.as_deref(), Some("410"));
+    assert!(matches!(
+        s.finish_notification(999, &Delivery::Sent("x".into()), 1, &note()),
+        Err(crate::stores::StoreError::NotFound(_))
+    ));
+    e.done = true;
+    e.next_at = None;
+    s.save_escalation(&e, Seen::of(&i), &[notify("i2", "resolved")], &[], None, 50)
+        .unwrap();
+    let active: Vec<i64> = s
+        .active_escalations()
+        .unwrap()
+        .iter()
+        .map(|(e, _)| e.incident_id)
+        .collect();
+    assert_eq!(active, vec![j.id]);
+    let keys: Vec<String> = s
+        .notifications_for(i.id)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.key)
+        .collect();
+    assert_eq!(keys, vec!["i1", "i2"]);
+    // A resolved incident is not unrouted, an open one without a row is.
+    let k = open(&*s, "c");
+    s.record_resolved("a", 60, "ok", serde_json::Value::Null)
+        .unwrap();
+    let unrouted: Vec<i64> = s
+        .unrouted_incidents()
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(unrouted, vec![k.id]);
+    assert!(
+        !s.save_escalation(
+            &Escalation {
+                incident_id: 999,
+                ..Escalation::default()
+            },
+            Seen::of(&k),
+            &[],
+            &[],
+            None,
+            61
+        )
+        .unwrap(),
+        "no such incident"
+    );
 }
