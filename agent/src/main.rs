@@ -4,6 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc's malloc: ingest allocates per label and
+/// sample, and glibc's malloc and free were about half of medic's CPU under
+/// remote_write load (`bench/results/remote_write.md`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use medic_agent::{config, daemon, demo, telemetry};
 
 #[derive(Parser)]
