@@ -42,6 +42,7 @@ pub struct Bridge {
     handle: tokio::runtime::Handle,
     timeout: Duration,
     endpoints: String,
+    health: std::sync::Arc<super::health::Health>,
     /// Dropping it ends the runtime thread.
     _stop: oneshot::Sender<()>,
 }
@@ -104,6 +105,7 @@ impl Bridge {
             handle,
             timeout: c.timeout,
             endpoints,
+            health: Default::default(),
             _stop: stop_tx,
         })
     }
@@ -111,6 +113,11 @@ impl Bridge {
     /// The deadline of one request.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether etcd answers (`health.rs`); set by the probe the store starts.
+    pub fn health(&self) -> &std::sync::Arc<super::health::Health> {
+        &self.health
     }
 
     /// The endpoints, for messages.

@@ -173,11 +173,11 @@ impl Leadership {
             Some(t) if t.valid_until.saturating_duration_since(Instant::now()) >= self.budget => {
                 Ok(t.token)
             }
-            Some(_) => Err(StoreError::Conflict(format!(
+            Some(_) => Err(StoreError::Fenced(format!(
                 "node {} cannot renew its leader lease: not starting anything",
                 self.node
             ))),
-            None => Err(StoreError::Conflict(format!(
+            None => Err(StoreError::Fenced(format!(
                 "node {} is not the leader; only the leader acts",
                 self.node
             ))),

@@ -119,7 +119,7 @@ impl<'a> Stm<'a> {
     }
 
     /// Commit only if `key` still has this `create_revision`; if it does
-    /// not, the change fails with [`StoreError::Conflict`] (not retried).
+    /// not, the change fails with [`StoreError::Fenced`] (not retried).
     pub fn require_created(&mut self, key: &str, revision: i64) {
         self.required.push((key.to_string(), revision));
     }
@@ -177,7 +177,7 @@ impl<'a> Stm<'a> {
                 _ => None,
             };
             if now != Some(*rev) {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::Fenced(format!(
                     "{key} is no longer held at revision {rev}: not written"
                 )));
             }
@@ -192,6 +192,14 @@ pub fn atomically<T>(
     bridge: &Bridge,
     mut f: impl FnMut(&mut Stm<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
+    // Degraded mode: no write can commit without quorum; fail at once
+    // rather than after the request timeout.
+    if !bridge.health().up() {
+        return Err(StoreError::Backend(format!(
+            "etcd {} unreachable or without quorum (degraded mode): not written",
+            bridge.endpoints()
+        )));
+    }
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {

@@ -90,7 +90,7 @@ fn several_nodes_open_one_incident_per_fingerprint_and_claim_a_key_once() {
                     let mut a = action(1, i.id, 1, "restart:web", at);
                     a.idempotency_key = format!("claim-{k}");
                     match s.journal_intend(&a) {
-                        Ok(()) => claimed += 1,
+                        Ok(_) => claimed += 1,
                         Err(StoreError::Conflict(_)) => {}
                         Err(e) => panic!("{e}"),
                     }
@@ -239,11 +239,12 @@ fn only_the_leader_acts_and_its_token_is_journalled() {
 
     // Every node records what it sees; only the leader runs and acts.
     let (i, _) = follower.record_firing(&detection("fp", 1)).unwrap();
-    let not_leader = |r: StoreResult<_>| matches!(r, Err(StoreError::Conflict(m)) if m.contains("not the leader"));
+    let not_leader =
+        |r: StoreResult<_>| matches!(r, Err(StoreError::Fenced(m)) if m.contains("not the leader"));
     assert!(not_leader(follower.start_run(i.id, "rb", 2).map(|_| ())));
     let run = leader.start_run(i.id, "rb", 2).unwrap();
     let a1 = action(run.id, i.id, 1, "restart:web", 3);
-    assert!(not_leader(follower.journal_intend(&a1)));
+    assert!(not_leader(follower.journal_intend(&a1).map(|_| ())));
     assert!(not_leader(
         follower
             .transition(i.id, IncidentState::Recovering, 3, "x", "y")
@@ -325,7 +326,7 @@ fn a_leader_whose_key_moved_on_cannot_commit_an_action() {
         .journal_intend(&action(run.id, i.id, 1, "restart:web", 3))
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("no longer held"))
+        matches!(&err, StoreError::Fenced(m) if m.contains("no longer held"))
             || err.to_string().contains("not the leader"),
         "{err}"
     );
