@@ -382,6 +382,19 @@ pub struct Received {
     pub path: String,
     /// Body.
     pub body: String,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A tiny HTTP/1.1 server on loopback: answers with a handler, records requests.
@@ -432,6 +445,7 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
         let mut len = 0usize;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).unwrap_or(0) == 0 {
@@ -441,10 +455,11 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
             if h.is_empty() {
                 break;
             }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
         let mut body = vec![0; len];
@@ -455,6 +470,7 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
             method,
             path,
             body: String::from_utf8_lossy(&body).into_owned(),
+            headers,
         };
         let (status, out) = h(&req);
         rec.lock().unwrap().push_back(req);

@@ -76,15 +76,14 @@ impl Health {
     }
 
     /// Probe forever (spawned on the etcd thread).
-    pub async fn probe(
-        self: std::sync::Arc<Self>,
-        mut client: Client,
-        key: String,
-        timeout: Duration,
-    ) {
+    pub async fn probe(self: std::sync::Arc<Self>, client: Client, key: String, timeout: Duration) {
         let mut failures = 0;
         loop {
-            match tokio::time::timeout(timeout, client.get(key.clone(), None)).await {
+            let read = super::bridge::until_sent(|| {
+                let (mut c, k) = (client.clone(), key.clone());
+                async move { c.get(k, None).await }
+            });
+            match tokio::time::timeout(timeout, read).await {
                 Ok(Ok(r)) => {
                     failures = 0;
                     self.answered(r.kvs().first().map(|kv| LeaderInfo {

@@ -326,9 +326,10 @@ impl EtcdStore {
                 opts = opts.with_sort(SortTarget::Key, SortOrder::Descend);
             }
             let from = lo.clone();
-            let resp = self
-                .bridge
-                .kv(move |mut kv| async move { kv.get(from, Some(opts)).await })?;
+            let resp = self.bridge.kv(move |mut kv| {
+                let (from, opts) = (from.clone(), opts.clone());
+                async move { kv.get(from, Some(opts)).await }
+            })?;
             for kv in resp.kvs() {
                 out.push((kv.key().to_vec(), kv.value().to_vec()));
             }
@@ -373,9 +374,10 @@ impl EtcdStore {
         if !self.bridge.health().up() {
             for k in keys {
                 let (k, opts) = (k.clone(), self.read_options(GetOptions::new()));
-                let resp = self
-                    .bridge
-                    .kv(move |mut kv| async move { kv.get(k, Some(opts)).await })?;
+                let resp = self.bridge.kv(move |mut kv| {
+                    let (k, opts) = (k.clone(), opts.clone());
+                    async move { kv.get(k, Some(opts)).await }
+                })?;
                 out.push(resp.kvs().first().map(|kv| kv.value().to_vec()));
             }
             return Ok(out);
@@ -383,9 +385,10 @@ impl EtcdStore {
         for chunk in keys.chunks(MAX_TXN_OPS) {
             let ops: Vec<TxnOp> = chunk.iter().map(|k| TxnOp::get(k.clone(), None)).collect();
             let txn = Txn::new().and_then(ops);
-            let resp = self
-                .bridge
-                .kv(move |mut kv| async move { kv.txn(txn).await })?;
+            let resp = self.bridge.kv(move |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })?;
             for r in resp.op_responses() {
                 out.push(match r {
                     TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
@@ -420,9 +423,10 @@ impl EtcdStore {
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
         let k = key.to_string();
         let opts = self.read_options(GetOptions::new());
-        let resp = self
-            .bridge
-            .kv(move |mut kv| async move { kv.get(k, Some(opts)).await })?;
+        let resp = self.bridge.kv(move |mut kv| {
+            let (k, opts) = (k.clone(), opts.clone());
+            async move { kv.get(k, Some(opts)).await }
+        })?;
         resp.kvs()
             .first()
             .map(|kv| parse(key, kv.value()))
@@ -435,16 +439,21 @@ impl EtcdStore {
         let p = prefix.to_string();
         Ok(self
             .bridge
-            .kv(move |mut kv| async move { kv.get(p, Some(opts)).await })?
+            .kv(move |mut kv| {
+                let (p, opts) = (p.clone(), opts.clone());
+                async move { kv.get(p, Some(opts)).await }
+            })?
             .count())
     }
 
     /// The last id a counter handed out (0: none).
     fn last_id(&self, kind: &str) -> StoreResult<i64> {
         let k = self.keys.counter(kind);
-        let resp = self
-            .bridge
-            .kv(move |mut kv| async move { kv.get(k, None).await })?;
+        let opts = self.read_options(GetOptions::new());
+        let resp = self.bridge.kv(move |mut kv| {
+            let (k, opts) = (k.clone(), opts.clone());
+            async move { kv.get(k, Some(opts)).await }
+        })?;
         Ok(resp
             .kvs()
             .first()
@@ -620,12 +629,21 @@ impl Store for EtcdStore {
 
     fn status(&self) -> super::StoreStatus {
         let health = self.bridge.health();
-        let (detail, leader) = health.seen();
+        let (detail, seen) = health.seen();
+        let l = self.leadership.as_ref();
+        // The leader knows its own term at once; the others read the key
+        // (at most a probe interval old).
+        let own = l.and_then(|l| {
+            l.term().map(|t| super::LeaderInfo {
+                node: l.node().to_string(),
+                token: t.token,
+            })
+        });
         super::StoreStatus {
             up: health.up(),
             detail,
-            node: self.leadership.as_ref().map(|l| l.node().to_string()),
-            leader: leader.filter(|_| self.leadership.is_some()),
+            node: l.map(|l| l.node().to_string()),
+            leader: own.or(seen.filter(|_| l.is_some())),
         }
     }
 
@@ -1149,8 +1167,10 @@ impl EtcdStore {
             return Ok(());
         }
         let txn = Txn::new().and_then(ops);
-        self.bridge
-            .kv(move |mut kv| async move { kv.txn(txn).await })?;
+        self.bridge.kv(move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
         Ok(())
     }
 

@@ -79,9 +79,11 @@ impl<'a> Stm<'a> {
         }
         let opts = (self.rev > 0).then(|| GetOptions::new().with_revision(self.rev));
         let k = key.to_string();
-        let r = self
-            .bridge
-            .kv(move |mut kv| async move { kv.get(k, opts).await });
+        let r = self.bridge.kv(move |mut kv| {
+            let k = k.clone();
+            let opts = opts.clone();
+            async move { kv.get(k, opts).await }
+        });
         let resp = match r {
             Ok(resp) => resp,
             Err(e) => {
@@ -165,9 +167,10 @@ impl<'a> Stm<'a> {
             })
             .collect();
         let txn = Txn::new().when(compares).and_then(ops).or_else(check);
-        let r = self
-            .bridge
-            .kv(move |mut kv| async move { kv.txn(txn).await })?;
+        let r = self.bridge.kv(move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
         if r.succeeded() {
             return Ok(true);
         }

@@ -182,7 +182,10 @@ fn another_layout_version_is_refused() {
     let s = test_server::store("layout-version");
     let key = s.keys().layout();
     s.bridge()
-        .kv(move |mut kv| async move { kv.put(key, "99", None).await })
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move { kv.put(key, "99", None).await }
+        })
         .unwrap();
     let err = match EtcdStore::open(
         &EtcdConfig::new(vec![test_server::endpoint().into()], s.keys().prefix()),
@@ -317,9 +320,12 @@ fn a_leader_whose_key_moved_on_cannot_commit_an_action() {
     // still valid, but the compare on the leader key refuses the write.
     let key = s.keys().leader();
     s.bridge()
-        .kv(move |mut kv| async move {
-            kv.delete(key.clone(), None).await?;
-            kv.put(key, "usurper", None).await
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move {
+                kv.delete(key.clone(), None).await?;
+                kv.put(key, "usurper", None).await
+            }
         })
         .unwrap();
     let err = s
