@@ -104,6 +104,16 @@ impl Medic {
     /// Write `medic.yaml` (with `listen` and `state_dir` set) and runbooks into
     /// `dir`, then start medic and wait until it is ready.
     pub fn start(dir: &TempDir, config: &str, runbooks: &[(&str, &str)]) -> Medic {
+        Medic::start_with_env(dir, config, runbooks, &[])
+    }
+
+    /// [`Medic::start`] with extra environment variables for the process.
+    pub fn start_with_env(
+        dir: &TempDir,
+        config: &str,
+        runbooks: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Medic {
         let port = free_port();
         let text =
             format!("listen: 127.0.0.1:{port}\nstate_dir: state\nrunbooks: runbooks\n{config}");
@@ -111,11 +121,15 @@ impl Medic {
         for (name, body) in runbooks {
             std::fs::write(dir.path("runbooks").join(name), body).unwrap();
         }
-        Medic::restart_in(&dir.0, port)
+        Medic::spawn(&dir.0, port, env)
     }
 
     /// Start medic on an existing directory (after a crash).
     pub fn restart_in(dir: &Path, port: u16) -> Medic {
+        Medic::spawn(dir, port, &[])
+    }
+
+    fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> Medic {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -125,6 +139,7 @@ impl Medic {
             .args(["run", "--config"])
             .arg(dir.join("medic.yaml"))
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
