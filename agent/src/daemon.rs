@@ -265,18 +265,25 @@ async fn resume_when_leading(
     runner: Runner,
     runbooks: watch::Receiver<Vec<Arc<Runbook>>>,
 ) {
+    // Leadership is in memory, so it is looked at often (a new leader acts
+    // within a quarter second); the scan for incidents without a run reads
+    // the store, so it runs at once on taking over, then once a second.
+    const LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+    const ADOPT: std::time::Duration = std::time::Duration::from_secs(1);
     let mut led = false;
+    let mut adopted = tokio::time::Instant::now();
     loop {
         let leads = store.leading().unwrap_or(true);
-        let rbs = runbooks.borrow().clone();
-        if leads && !led {
-            resume_runs(&*store, &runner, &rbs);
-        }
-        if leads {
+        if leads && (!led || adopted.elapsed() >= ADOPT) {
+            let rbs = runbooks.borrow().clone();
+            if !led {
+                resume_runs(&*store, &runner, &rbs);
+            }
             adopt_incidents(&*store, &runner, &rbs);
+            adopted = tokio::time::Instant::now();
         }
         led = leads;
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(LOOK).await;
     }
 }
 

@@ -46,10 +46,12 @@ print(f"| {ttl} | {renew} | **{statistics.median(v):.2f} s** | {min(v):.2f} s | 
 print(f"""
 What the time is made of: etcd expires the dead leader's lease `ttl` after
 its last renewal (the leader key goes with it); the other nodes retry the
-key every `renew`; the new leader notices it leads and starts the runbooks
-of open incidents on a 1 s poll (`daemon::resume_when_leading`); the
-incident itself is seen on the next 200 ms scrape. The expected bound is
-about `ttl + renew + 1 s` plus a scrape. The timing rule (`docs/ha.md`)
+key every `renew`; the new leader notices it leads within 250 ms
+(`daemon::resume_when_leading`) and starts the runbooks of open incidents;
+the incident itself is seen on the next 200 ms scrape. The expected bound
+is about `ttl + renew + 0.25 s` plus a scrape; a kill just after a renewal
+waits out nearly the whole `ttl`, one just before the next renewal `renew`
+less. The timing rule (`docs/ha.md`)
 guarantees the dead leader's last action ended before its lease expired.
 
 Per-trial numbers: `ha-takeover-ttl{ttl}.csv`.""")
