@@ -20,6 +20,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 # with the well-known .proto files: etcd-client generates its gRPC code at build time.
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v etcdctl >/dev/null || need+=(etcd-client)
+# libfaketime: a wall-clock jump for one medic node (tests/e2e/ha.rs)
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(libfaketime)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 command -v openssl >/dev/null || need+=(openssl)   # certificates for the etcd TLS test

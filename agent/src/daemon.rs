@@ -107,6 +107,28 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .spawn();
     let runner = Runner::new(store.clone(), metrics.clone(), deps, loaded.config.dry_run);
     let series = Arc::new(SeriesCache::new(CacheLimits::default()));
+    // Degraded mode (shared store only): a local spool of what this node
+    // detects while etcd is unreachable, notified from here directly.
+    let spool = match &loaded.config.store {
+        StoreConfig::Sqlite {} => None,
+        StoreConfig::Etcd(_) => {
+            let path = state_dir.join("spool.db");
+            let spool = Arc::new(
+                crate::stores::spool::Spool::open(&path)
+                    .with_context(|| format!("spool {}", path.display()))?,
+            );
+            crate::oncall::degraded::DegradedSender {
+                spool: spool.clone(),
+                store: store.clone(),
+                oncall: oncall.clone(),
+                metrics: metrics.clone(),
+                node: store.status().node.unwrap_or_else(|| "medic".into()),
+            }
+            .spawn();
+            Some(spool)
+        }
+    };
+    tokio::spawn(watch_store(store.clone(), metrics.clone()));
     let engine = Engine::new(
         loaded.config.detectors.clone(),
         runbook_list(&loaded),
@@ -116,6 +138,10 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         series.clone(),
     )
     .with_flapping(loaded.config.flapping.clone());
+    let engine = match &spool {
+        Some(s) => engine.with_spool(s.clone()),
+        None => engine,
+    };
 
     // Resume runs a crash interrupted, before the engine can launch new ones
     // (resumed runs take back their concurrency slots first): now, or with
@@ -156,6 +182,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         push,
         series,
         oncall: oncall.clone(),
+        spool,
     });
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -206,6 +233,17 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Keep `medic_store_up` and `medic_leader` current.
+async fn watch_store(store: Arc<dyn Store>, metrics: Arc<Metrics>) {
+    loop {
+        metrics.store_up.set(i64::from(store.status().up));
+        metrics
+            .leader
+            .set(i64::from(store.leading().unwrap_or(true)));
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Resume the runs still marked running.
 fn resume_runs(store: &dyn Store, runner: &Runner, runbooks: &[Arc<Runbook>]) {
     for run in store.running_runs().unwrap_or_default() {
@@ -227,18 +265,25 @@ async fn resume_when_leading(
     runner: Runner,
     runbooks: watch::Receiver<Vec<Arc<Runbook>>>,
 ) {
+    // Leadership is in memory, so it is looked at often (a new leader acts
+    // within a quarter second); the scan for incidents without a run reads
+    // the store, so it runs at once on taking over, then once a second.
+    const LOOK: std::time::Duration = std::time::Duration::from_millis(250);
+    const ADOPT: std::time::Duration = std::time::Duration::from_secs(1);
     let mut led = false;
+    let mut adopted = tokio::time::Instant::now();
     loop {
         let leads = store.leading().unwrap_or(true);
-        let rbs = runbooks.borrow().clone();
-        if leads && !led {
-            resume_runs(&*store, &runner, &rbs);
-        }
-        if leads {
+        if leads && (!led || adopted.elapsed() >= ADOPT) {
+            let rbs = runbooks.borrow().clone();
+            if !led {
+                resume_runs(&*store, &runner, &rbs);
+            }
             adopt_incidents(&*store, &runner, &rbs);
+            adopted = tokio::time::Instant::now();
         }
         led = leads;
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(LOOK).await;
     }
 }
 

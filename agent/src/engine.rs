@@ -13,12 +13,14 @@ use tokio::sync::{mpsc, oneshot};
 use crate::clock::SharedClock;
 use crate::detectors::{Bound, Change, DetectorConfig, DetectorKind};
 use crate::incidents::flapping::{Flapping, FlappingConfig, Resolve};
+use crate::incidents::{Incident, IncidentState};
 use crate::incidents::{fingerprint, labels_text};
 use crate::runbooks::Runbook;
 use crate::runbooks::runner::Runner;
 use crate::series::Batch;
 use crate::series::cache::SeriesCache;
-use crate::stores::{Detection, IncidentFilter, Store};
+use crate::stores::spool::{Spool, SpooledChange};
+use crate::stores::{Detection, IncidentFilter, Store, StoreError};
 use crate::telemetry::{DetectorLabels, Metrics, StateLabels};
 
 /// Requests to the engine.
@@ -104,6 +106,14 @@ pub struct Engine {
     held: HashMap<String, String>,
     // Time for ticks (`medic test`: virtual time).
     clock: SharedClock,
+    // Degraded mode (`store: etcd`): detections the store could not record
+    // go to this local spool; the degraded sender notifies from it, and the
+    // engine replays it into the store when the store answers again.
+    spool: Option<Arc<Spool>>,
+    // Incidents opened only in the spool so far: fingerprint → as notified.
+    spooled: HashMap<String, Incident>,
+    // The spool may hold events not yet replayed.
+    spool_pending: bool,
 }
 
 impl Engine {
@@ -137,6 +147,9 @@ impl Engine {
             series,
             open,
             flapping: None,
+            spool: None,
+            spooled: HashMap::new(),
+            spool_pending: false,
             held: HashMap::new(),
             clock: crate::clock::system(),
         };
@@ -266,7 +279,16 @@ impl Engine {
         }
     }
 
+    /// Spool what the store cannot record (degraded mode).
+    pub fn with_spool(mut self, spool: Arc<Spool>) -> Self {
+        self.spool = Some(spool);
+        // Events left from before a restart are replayed too.
+        self.spool_pending = true;
+        self
+    }
+
     fn tick(&mut self, now: i64) {
+        self.flush_spool(now);
         let settled = self
             .flapping
             .as_mut()
@@ -314,6 +336,19 @@ impl Engine {
         cause: &str,
         evidence: serde_json::Value,
     ) {
+        if let Some(i) = self.spooled.remove(&fp) {
+            self.spool_event(
+                "resolved",
+                resolved(i, at),
+                SpooledChange::Resolved {
+                    at,
+                    cause: cause.to_string(),
+                    evidence,
+                },
+                at,
+            );
+            return;
+        }
         let Some(id) = self.open.get(&fp).copied() else {
             return;
         };
@@ -355,11 +390,35 @@ impl Engine {
         let Some(id) = self.open.get(fp).copied() else {
             return;
         };
-        match self.store.record_resolved(fp, at, cause, evidence) {
+        match self.store.record_resolved(fp, at, cause, evidence.clone()) {
             Ok(_) => {
                 tracing::info!(incident = id, cause = %cause, "incident resolved");
                 self.open.remove(fp);
                 self.update_gauges();
+            }
+            Err(StoreError::Backend(err)) if self.spool.is_some() => {
+                tracing::warn!(incident = id, error = %err, "store unavailable: resolution spooled");
+                // A degraded read (any etcd member) usually still has it.
+                let i = match self.store.incident(id) {
+                    Ok(Some(i)) => i,
+                    _ => Detection {
+                        fingerprint: fp.to_string(),
+                        detector: String::new(),
+                        labels: Default::default(),
+                        severity: "warning".into(),
+                        summary: format!("incident {id}"),
+                        at,
+                        evidence: serde_json::Value::Null,
+                    }
+                    .new_incident(id),
+                };
+                self.open.remove(fp);
+                let change = SpooledChange::Resolved {
+                    at,
+                    cause: cause.to_string(),
+                    evidence,
+                };
+                self.spool_event("resolved", resolved(i, at), change, at);
             }
             Err(err) => {
                 tracing::error!(incident = id, error = %err, "cannot record resolution")
@@ -423,13 +482,117 @@ impl Engine {
 
     /// Record a firing detection; a new incident gets its runbook.
     fn open_incident(&mut self, d: Detection, reason: &str) {
-        let (incident, new) = match self.store.record_firing(&d) {
+        // Waiting in the spool already: repeats add nothing to notify.
+        if self.spooled.contains_key(&d.fingerprint) {
+            return;
+        }
+        let r = match self.store.record_firing(&d) {
             Ok(r) => r,
+            Err(StoreError::Backend(err)) if self.spool.is_some() => {
+                tracing::warn!(detector = %d.detector, error = %err, "store unavailable: incident spooled; notifying from this node, no automated action");
+                let i = d.new_incident(0);
+                self.spooled.insert(d.fingerprint.clone(), i.clone());
+                self.spool_event("opened", i, SpooledChange::Firing(d.clone()), d.at);
+                return;
+            }
             Err(err) => {
                 tracing::error!(detector = %d.detector, error = %err, "cannot record incident; not acting");
                 return;
             }
         };
+        self.opened(&d, r, reason);
+    }
+
+    fn spool_event(&mut self, event: &str, i: Incident, change: SpooledChange, at: i64) {
+        let Some(spool) = &self.spool else { return };
+        match spool.add(event, &i, &change, at) {
+            Ok(_) => self.spool_pending = true,
+            Err(err) => tracing::error!(error = %err, "cannot write the spool: this event is lost"),
+        }
+    }
+
+    /// Replay the spool into the store, in order, once it answers again.
+    /// Stops at the first failure and tries again on a later tick.
+    fn flush_spool(&mut self, now: i64) {
+        if !self.spool_pending || !self.store.status().up {
+            return;
+        }
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
+        let node = self
+            .store
+            .status()
+            .node
+            .unwrap_or_else(|| "this node".into());
+        for e in spool.unflushed().unwrap_or_default() {
+            let sent = spool
+                .sends_of(e.id)
+                .unwrap_or_default()
+                .iter()
+                .map(|(n, s)| format!("{n} ({s})"))
+                .collect::<Vec<_>>();
+            let sent = if sent.is_empty() {
+                "nobody".to_string()
+            } else {
+                sent.join(", ")
+            };
+            let id = match &e.change {
+                SpooledChange::Firing(d) => match self.store.record_firing(d) {
+                    Ok(r) => {
+                        let id = r.0.id;
+                        self.spooled.remove(&e.fingerprint);
+                        self.opened(d, r, "spooled while the store was unavailable");
+                        Some(id)
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "spool not replayed yet");
+                        return;
+                    }
+                },
+                SpooledChange::Resolved {
+                    at,
+                    cause,
+                    evidence,
+                } => match self
+                    .store
+                    .record_resolved(&e.fingerprint, *at, cause, evidence.clone())
+                {
+                    Ok(i) => {
+                        self.open.remove(&e.fingerprint);
+                        i.map(|i| i.id)
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "spool not replayed yet");
+                        return;
+                    }
+                },
+            };
+            if let Some(id) = id {
+                let _ = self.store.append_event(
+                    id,
+                    now,
+                    "degraded",
+                    "medic",
+                    &format!(
+                        "{} while the store was unavailable, seen by {node} and notified from its spool: {sent}",
+                        e.event
+                    ),
+                    serde_json::json!({"spooled_at": e.created_at, "node": node}),
+                );
+            }
+            if let Err(err) = spool.flushed(e.id, now) {
+                tracing::error!(error = %err, "cannot write the spool");
+                return;
+            }
+            tracing::info!(event = %e.event, fingerprint = %e.fingerprint, "spooled event replayed into the store");
+        }
+        self.spool_pending = false;
+        self.update_gauges();
+    }
+
+    /// The store recorded a firing detection.
+    fn opened(&mut self, d: &Detection, (incident, new): (Incident, bool), reason: &str) {
         self.open.insert(d.fingerprint.clone(), incident.id);
         // A change is a new incident or a re-fire of one held open; repeats
         // of a firing alert are not changes.
@@ -489,4 +652,11 @@ impl Engine {
             }
         }
     }
+}
+
+fn resolved(mut i: Incident, at: i64) -> Incident {
+    i.state = IncidentState::Resolved;
+    i.resolved_at = Some(at);
+    i.updated_at = at;
+    i
 }

@@ -107,6 +107,14 @@ pub struct Metrics {
     pub notifications: Family<NotificationLabels, Counter>,
     /// API requests refused for want of a token or a role.
     pub api_auth_refusals: Family<RefusalLabels, Counter>,
+    /// 1 while the store answers, 0 in degraded mode (etcd unreachable or
+    /// without quorum).
+    pub store_up: Gauge,
+    /// 1 while this node leads (with leader election; always 1 without).
+    pub leader: Gauge,
+    /// Notifications sent from this node's local spool while the store was
+    /// unavailable, by notifier and outcome.
+    pub spool_notifications: Family<NotificationLabels, Counter>,
     registry: Registry,
 }
 
@@ -184,7 +192,29 @@ impl Metrics {
             "API requests refused: no or unknown token (unauthenticated), role too low (forbidden)",
             api_auth_refusals.clone(),
         );
+        let store_up = Gauge::default();
+        store_up.set(1);
+        registry.register(
+            "store_up",
+            "1 while the store answers; 0 in degraded mode (automated actions paused)",
+            store_up.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this node may act (the leader, or no election); 0 on a follower",
+            leader.clone(),
+        );
+        let spool_notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "spool_notifications",
+            "Notifications sent directly from the local spool while the store was unavailable",
+            spool_notifications.clone(),
+        );
         Metrics {
+            store_up,
+            leader,
+            spool_notifications,
             api_auth_refusals,
             notifications,
             samples_ingested,

@@ -12,7 +12,7 @@
 'use strict';
 
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch } = require('./chromium');
 
 const env = (k) => {
   const v = process.env[k];
@@ -25,12 +25,7 @@ async function main() {
   const ackId = env('ACK_ID');
   const seen = {};
   const problems = [];
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--disable-quic', '--no-first-run'],
-  });
+  const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
     page.setDefaultTimeout(20000);

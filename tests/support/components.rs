@@ -433,3 +433,102 @@ impl Etcd {
             .collect()
     }
 }
+
+/// A three-member (or `n`-member) etcd 3.4 cluster on loopback, as
+/// ../shared/COMPONENTS.md starts one, in `dir/etcd-cluster/`. Members can
+/// be killed (`kill -9`) and started again on their data directories.
+pub struct EtcdCluster {
+    /// Client URLs, one per member.
+    pub urls: Vec<String>,
+    dir: PathBuf,
+    peers: Vec<String>,
+    members: Vec<Option<Proc>>,
+}
+
+impl EtcdCluster {
+    /// Start `n` members on free loopback ports and wait until the cluster
+    /// is healthy.
+    pub fn start(dir: &Path, n: usize) -> EtcdCluster {
+        let dir = dir.join("etcd-cluster");
+        std::fs::create_dir_all(&dir).unwrap();
+        let urls: Vec<String> = (0..n)
+            .map(|_| format!("http://127.0.0.1:{}", free_port()))
+            .collect();
+        let peers: Vec<String> = (0..n)
+            .map(|_| format!("http://127.0.0.1:{}", free_port()))
+            .collect();
+        let mut c = EtcdCluster {
+            urls,
+            dir,
+            peers,
+            members: (0..n).map(|_| None).collect(),
+        };
+        for i in 0..n {
+            c.start_member(i);
+        }
+        c.wait_healthy();
+        c
+    }
+
+    /// `[url, url, url]` for `endpoints:` in medic.yaml.
+    pub fn endpoints(&self) -> String {
+        format!("[{}]", self.urls.join(", "))
+    }
+
+    fn start_member(&mut self, i: usize) {
+        let cluster: Vec<String> = self
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(j, p)| format!("m{j}={p}"))
+            .collect();
+        let url = &self.urls[i];
+        let peer = &self.peers[i];
+        let p = start_logged(
+            &self.dir,
+            &format!("m{i}"),
+            Command::new("etcd")
+                .args(["--name", &format!("m{i}"), "--data-dir"])
+                .arg(self.dir.join(format!("m{i}.data")))
+                .args(["--listen-client-urls", url, "--advertise-client-urls", url])
+                .args([
+                    "--listen-peer-urls",
+                    peer,
+                    "--initial-advertise-peer-urls",
+                    peer,
+                ])
+                .args(["--initial-cluster", &cluster.join(",")])
+                .args(["--initial-cluster-token", "medic-e2e"])
+                .args(["--initial-cluster-state", "new"])
+                .args(["--heartbeat-interval", "100", "--election-timeout", "1000"]),
+        );
+        self.members[i] = Some(p);
+    }
+
+    /// `kill -9` member `i`.
+    pub fn kill9(&mut self, i: usize) {
+        // Dropping a Proc kills it (SIGKILL) and reaps it.
+        self.members[i] = None;
+    }
+
+    /// Start member `i` again on its data directory (it rejoins).
+    pub fn restart(&mut self, i: usize) {
+        if self.members[i].is_none() {
+            self.start_member(i);
+        }
+    }
+
+    /// Wait until a member reports the cluster healthy (it has quorum).
+    pub fn wait_healthy(&self) {
+        wait_for(Duration::from_secs(60), "etcd cluster healthy", || {
+            self.urls.iter().enumerate().find_map(|(i, u)| {
+                self.members[i].as_ref()?;
+                reqwest::blocking::get(format!("{u}/health"))
+                    .ok()?
+                    .text()
+                    .ok()
+                    .filter(|t| t.contains("\"health\":\"true\""))
+            })
+        });
+    }
+}

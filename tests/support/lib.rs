@@ -104,6 +104,16 @@ impl Medic {
     /// Write `medic.yaml` (with `listen` and `state_dir` set) and runbooks into
     /// `dir`, then start medic and wait until it is ready.
     pub fn start(dir: &TempDir, config: &str, runbooks: &[(&str, &str)]) -> Medic {
+        Medic::start_with_env(dir, config, runbooks, &[])
+    }
+
+    /// [`Medic::start`] with extra environment variables for the process.
+    pub fn start_with_env(
+        dir: &TempDir,
+        config: &str,
+        runbooks: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Medic {
         let port = free_port();
         let text =
             format!("listen: 127.0.0.1:{port}\nstate_dir: state\nrunbooks: runbooks\n{config}");
@@ -111,11 +121,15 @@ impl Medic {
         for (name, body) in runbooks {
             std::fs::write(dir.path("runbooks").join(name), body).unwrap();
         }
-        Medic::restart_in(&dir.0, port)
+        Medic::spawn(&dir.0, port, env)
     }
 
     /// Start medic on an existing directory (after a crash).
     pub fn restart_in(dir: &Path, port: u16) -> Medic {
+        Medic::spawn(dir, port, &[])
+    }
+
+    fn spawn(dir: &Path, port: u16, env: &[(&str, &str)]) -> Medic {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -125,6 +139,7 @@ impl Medic {
             .args(["run", "--config"])
             .arg(dir.join("medic.yaml"))
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -382,6 +397,19 @@ pub struct Received {
     pub path: String,
     /// Body.
     pub body: String,
+    /// Headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// A header's value (name in any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A tiny HTTP/1.1 server on loopback: answers with a handler, records requests.
@@ -432,6 +460,7 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
         let mut len = 0usize;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).unwrap_or(0) == 0 {
@@ -441,10 +470,11 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
             if h.is_empty() {
                 break;
             }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
             }
         }
         let mut body = vec![0; len];
@@ -455,6 +485,7 @@ fn serve_one(s: TcpStream, rec: &Mutex<VecDeque<Received>>, h: &Handler) {
             method,
             path,
             body: String::from_utf8_lossy(&body).into_owned(),
+            headers,
         };
         let (status, out) = h(&req);
         rec.lock().unwrap().push_back(req);

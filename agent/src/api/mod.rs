@@ -49,6 +49,8 @@ pub struct ApiState {
     pub series: Arc<crate::series::cache::SeriesCache>,
     /// On-call configuration (ack link signing).
     pub oncall: crate::oncall::SharedOncall,
+    /// Degraded mode's local spool (`store: etcd` only).
+    pub spool: Option<Arc<crate::stores::spool::Spool>>,
 }
 
 /// The router. Ingest routes have their own per-source body limits, so they
@@ -83,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/api/v1/silences/{id}", delete(oncall::expire_silence))
         .route("/api/v1/services", get(services))
+        .route("/api/v1/status", get(status))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
         .merge(console::api_routes())
@@ -104,7 +107,7 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 fn store_error(e: StoreError) -> Response {
     match e {
         StoreError::NotFound(m) => error(StatusCode::NOT_FOUND, m),
-        StoreError::Conflict(m) => error(StatusCode::CONFLICT, m),
+        StoreError::Conflict(m) | StoreError::Fenced(m) => error(StatusCode::CONFLICT, m),
         StoreError::Backend(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
     }
 }
@@ -115,6 +118,33 @@ async fn readyz(State(s): State<ApiState>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response()
     }
+}
+
+/// `GET /api/v1/status`: whether the store answers (`ok` or `degraded`),
+/// who leads, this node's role, and what waits in the local spool.
+async fn status(State(s): State<ApiState>) -> Response {
+    let st = s.store.status();
+    let role = match s.store.leading() {
+        None => "single",
+        Some(true) => "leader",
+        Some(false) => "follower",
+    };
+    let spool = s.spool.as_ref().and_then(|sp| sp.counts().ok()).map(
+        |(unflushed, pending)| json!({"events_not_in_store": unflushed, "notifications_pending": pending}),
+    );
+    let message = (!st.up).then_some(
+        "Store unreachable: automated actions are paused; notifications are sent from this node directly",
+    );
+    Json(json!({
+        "store": if st.up { "ok" } else { "degraded" },
+        "store_detail": st.detail,
+        "message": message,
+        "node": st.node,
+        "role": role,
+        "leader": st.leader,
+        "spool": spool,
+    }))
+    .into_response()
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {

@@ -44,6 +44,11 @@ pub struct StepContext {
     pub dry_run: bool,
     /// The step timeout (the runner enforces it; executors may pass it on).
     pub timeout: std::time::Duration,
+    /// With leader election: the leader's fencing token this action was
+    /// journalled under. Executors pass it on (`MEDIC_FENCE` to commands and
+    /// plug-ins, the `X-Medic-Fence` header on `http` steps), so a target
+    /// can refuse a token older than one it has already seen.
+    pub fence: Option<i64>,
 }
 
 /// What an action did.

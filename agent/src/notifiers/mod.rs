@@ -107,10 +107,11 @@ pub const TEMPLATE_NAMES: &[&str] = &[
 ];
 
 impl Notification {
-    /// A signed acknowledgement link for `who`, while acknowledging makes sense.
+    /// A signed acknowledgement link for `who`, while acknowledging makes
+    /// sense. None for an incident not yet in the store (id 0: notified from
+    /// the degraded-mode spool), which has nothing to acknowledge yet.
     pub fn ack_url(&self, who: &str) -> Option<String> {
-        (self.event.pages() && self.incident.is_open() && self.incident.acked_at.is_none())
-            .then(|| self.links.link(self.incident.id, who, self.now_secs))
+        self.ack_url_of(&self.incident, who)
     }
 
     /// The incident in medic's API.
@@ -125,7 +126,7 @@ impl Notification {
 
     /// A signed link acknowledging one incident of the group.
     pub fn ack_url_of(&self, i: &Incident, who: &str) -> Option<String> {
-        (self.event.pages() && i.is_open() && i.acked_at.is_none())
+        (self.event.pages() && i.id > 0 && i.is_open() && i.acked_at.is_none())
             .then(|| self.links.link(i.id, who, self.now_secs))
     }
 

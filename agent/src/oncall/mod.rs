@@ -7,6 +7,7 @@
 //! deliver (`scheduler.rs`: retries with back-off, outcome in the timeline).
 //! Acknowledgement links are signed in `links.rs`.
 
+pub mod degraded;
 pub mod escalation;
 pub mod grouping;
 pub mod links;

@@ -13,6 +13,11 @@
 //!    attempt found `intended` is marked `interrupted` — its outcome is unknown,
 //!    so medic verifies first and only tries again (as a new attempt, within the
 //!    retry budget) if the verification fails.
+//! 5. With leader election, a node that is no longer the leader stops its
+//!    runs quietly (the store refuses its journal write with
+//!    [`StoreError::Fenced`], or it sees it no longer leads between
+//!    attempts): it writes nothing more, and the new leader resumes the run
+//!    from the journal.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -27,7 +32,7 @@ use crate::clock::SharedClock;
 use crate::executors::{BuildExecutor, ExecutorDeps, StepContext};
 use crate::incidents::{Incident, IncidentState};
 use crate::series::Millis;
-use crate::stores::{Action, ActionFilter, ActionState, Run, RunState, Store};
+use crate::stores::{Action, ActionFilter, ActionState, Run, RunState, Store, StoreError};
 use crate::telemetry::{ActionLabels, ExecutorLabels, GuardLabels, Metrics};
 
 /// How a step ended.
@@ -41,6 +46,9 @@ enum StepOutcome {
     Failed(String),
     /// A guard rail held it back: nothing was done.
     Blocked(String),
+    /// This node is no longer the leader: stop quietly, the new leader
+    /// resumes the run.
+    Deposed(String),
 }
 
 /// How many recent journal entries guard rails read per question.
@@ -151,6 +159,11 @@ impl Runner {
         }
         let run = match self.store.start_run(incident.id, &runbook.name, self.now()) {
             Ok(r) => r,
+            Err(StoreError::Fenced(why)) => {
+                tracing::info!(incident = incident.id, %why, "not the leader: the leader starts this run");
+                self.release(incident.id);
+                return;
+            }
             Err(e) => {
                 tracing::error!(incident = incident.id, error = %e, "cannot record run start; not acting");
                 self.release(incident.id);
@@ -236,13 +249,16 @@ impl Runner {
             },
             json!({"run": run.id}),
         );
-        let (state, mut detail) = self.drive_steps(&run, &rb, &actor).await;
+        let outcome = self.drive_steps(&run, &rb, &actor).await;
         // Nothing is being acted on any more: free the concurrency slots now,
         // not after a wait for restoration.
         self.pools
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .release(run.id);
+        let Ok((state, mut detail)) = outcome else {
+            return self.stop_deposed(&run, outcome.err().unwrap_or_default());
+        };
         if !rb.restore.is_empty()
             && matches!(
                 state,
@@ -250,7 +266,10 @@ impl Runner {
             )
             && self.steps_acted(&run)
         {
-            detail = format!("{detail}; {}", self.restore(&run, &rb, &actor).await);
+            match self.restore(&run, &rb, &actor).await {
+                Ok(d) => detail = format!("{detail}; {d}"),
+                Err(why) => return self.stop_deposed(&run, why),
+            }
         }
         let _ = self.store.finish_run(run.id, state, self.now(), &detail);
         self.event(
@@ -262,6 +281,20 @@ impl Runner {
         );
         tracing::info!(incident = iid, runbook = %rb.name, run = run.id, state = state.as_str(), detail, "run finished");
         self.release(iid);
+    }
+
+    /// Rule 5: this node lost the leadership mid-run. It writes nothing
+    /// more (its writes would be refused anyway, leaving only confusing
+    /// notes); the run stays `running` for the new leader to resume.
+    fn stop_deposed(&self, run: &Run, why: String) {
+        tracing::info!(incident = run.incident_id, run = run.id, %why, "no longer the leader: run left to the new leader");
+        self.release(run.incident_id);
+    }
+
+    /// With leader election: this node no longer leads.
+    fn deposed(&self) -> Option<String> {
+        (self.store.leading() == Some(false))
+            .then(|| "this node is no longer the leader".to_string())
     }
 
     /// Did one of the run's `steps` change something (or, in a dry run, would
@@ -283,7 +316,7 @@ impl Runner {
     /// Wait until the incident resolves, then run the `restore` steps (switch
     /// a degraded feature back on). The run stays `running` meanwhile, so a
     /// restart of medic resumes the wait and the restoration is not lost.
-    async fn restore(&self, run: &Run, rb: &Runbook, actor: &str) -> String {
+    async fn restore(&self, run: &Run, rb: &Runbook, actor: &str) -> Result<String, String> {
         let iid = run.incident_id;
         if !self.is_resolved(iid) {
             self.event(
@@ -301,28 +334,39 @@ impl Runner {
         let mut failed = Vec::new();
         for (j, s) in rb.restore.iter().enumerate() {
             let path = format!("restore[{j}]");
-            let o = self.run_step_inner(run, rb, s, &path, false).await;
-            if let StepOutcome::Failed(why) = o {
-                failed.push(format!("{:?}: {why}", s.name.value));
+            match self.run_step_inner(run, rb, s, &path, false).await {
+                StepOutcome::Failed(why) => failed.push(format!("{:?}: {why}", s.name.value)),
+                StepOutcome::Deposed(why) => return Err(why),
+                _ => {}
             }
         }
         if failed.is_empty() {
-            format!("restored after recovery ({} steps)", rb.restore.len())
+            Ok(format!(
+                "restored after recovery ({} steps)",
+                rb.restore.len()
+            ))
         } else {
             let why = format!("restoring failed: {}", failed.join("; "));
             self.event(iid, "escalation", actor, &why, json!({"run": run.id}));
-            why
+            Ok(why)
         }
     }
 
-    async fn drive_steps(&self, run: &Run, rb: &Runbook, actor: &str) -> (RunState, String) {
+    /// The run's steps; `Err`: this node was deposed midway.
+    async fn drive_steps(
+        &self,
+        run: &Run,
+        rb: &Runbook,
+        actor: &str,
+    ) -> Result<(RunState, String), String> {
         let mut any_verified = false;
         for (i, step) in rb.steps.iter().enumerate() {
             let path = format!("steps[{i}]");
             match self.run_step(run, rb, step, &path).await {
                 StepOutcome::Done { verified } => any_verified |= verified,
+                StepOutcome::Deposed(why) => return Err(why),
                 StepOutcome::IncidentResolved => {
-                    return (
+                    return Ok((
                         if any_verified {
                             RunState::Recovered
                         } else {
@@ -332,38 +376,41 @@ impl Runner {
                             "incident resolved; step {:?} and later not run",
                             step.name.value
                         ),
-                    );
+                    ));
                 }
                 StepOutcome::Failed(why) => {
                     for (j, f) in step.on_failure.iter().enumerate() {
                         let fpath = format!("{path}.on_failure[{j}]");
                         let o = self.run_step(run, rb, f, &fpath).await;
+                        if let StepOutcome::Deposed(d) = o {
+                            return Err(d);
+                        }
                         tracing::info!(incident = run.incident_id, step = %f.name, outcome = ?o, "on_failure step done");
                     }
                     self.back_to_firing(run.incident_id, actor, &why);
-                    self.escalate(run, rb, actor, &why).await;
-                    return (
+                    self.escalate(run, rb, actor, &why).await?;
+                    return Ok((
                         RunState::Failed,
                         format!("step {:?} failed: {why}", step.name.value),
-                    );
+                    ));
                 }
                 // Nothing was done, so there is nothing to compensate.
                 StepOutcome::Blocked(why) => {
                     let why = format!("step {:?} not run: {why}", step.name.value);
                     self.back_to_firing(run.incident_id, actor, &why);
-                    self.escalate(run, rb, actor, &why).await;
-                    return (RunState::Blocked, why);
+                    self.escalate(run, rb, actor, &why).await?;
+                    return Ok((RunState::Blocked, why));
                 }
             }
         }
-        if any_verified {
+        Ok(if any_verified {
             (
                 RunState::Recovered,
                 "all steps done; recovery verified".into(),
             )
         } else {
             (RunState::Completed, "all steps done".into())
-        }
+        })
     }
 
     fn back_to_firing(&self, iid: i64, actor: &str, why: &str) {
@@ -385,7 +432,14 @@ impl Runner {
         }
     }
 
-    async fn escalate(&self, run: &Run, rb: &Runbook, actor: &str, why: &str) {
+    /// `Err`: this node was deposed midway.
+    async fn escalate(
+        &self,
+        run: &Run,
+        rb: &Runbook,
+        actor: &str,
+        why: &str,
+    ) -> Result<(), String> {
         if rb.escalate.is_empty() {
             self.event(
                 run.incident_id,
@@ -394,7 +448,7 @@ impl Runner {
                 &format!("recovery failed ({why}); runbook has no escalate steps"),
                 json!({}),
             );
-            return;
+            return Ok(());
         }
         self.event(
             run.incident_id,
@@ -408,8 +462,12 @@ impl Runner {
             // Escalation must reach people even if the incident resolved meanwhile
             // is debatable; we keep the rule simple: it is a step like any other.
             let o = self.run_step_inner(run, rb, s, &path, false).await;
+            if let StepOutcome::Deposed(d) = o {
+                return Err(d);
+            }
             tracing::info!(incident = run.incident_id, step = %s.name, outcome = ?o, "escalation step done");
         }
+        Ok(())
     }
 
     async fn run_step(&self, run: &Run, rb: &Runbook, step: &Step, path: &str) -> StepOutcome {
@@ -485,6 +543,9 @@ impl Runner {
         let mut last_err = String::from("no attempt left");
         let first_attempt = next_attempt;
         for attempt in first_attempt..=step.retry.max_attempts.max(1) {
+            if let Some(why) = self.deposed() {
+                return StepOutcome::Deposed(why);
+            }
             if attempt > 1 {
                 let delay = step.retry.delay(attempt, (self.jitter)());
                 if !require_open {
@@ -511,6 +572,7 @@ impl Runner {
                 idempotency_key: key.clone(),
                 dry_run: dry,
                 timeout: step.timeout.std(),
+                fence: None,
             };
             let target_key = format!("{kind}:{}", executor.target(&ctx));
             let target_lock = self
@@ -587,8 +649,10 @@ impl Runner {
             action.intended_at = self.now();
             // Rule 2: journal before acting. A conflict means this exact attempt
             // was already journalled: never run it twice.
-            if let Err(e) = self.store.journal_intend(&action) {
-                return StepOutcome::Failed(format!("not run: {e}"));
+            match self.store.journal_intend(&action) {
+                Ok(fence) => ctx.fence = fence,
+                Err(StoreError::Fenced(why)) => return StepOutcome::Deposed(why),
+                Err(e) => return StepOutcome::Failed(format!("not run: {e}")),
             }
             if dry {
                 let mut msg = format!(
@@ -872,8 +936,10 @@ impl Runner {
             detail: Some(detail.clone()),
             ..action.clone()
         };
-        if let Err(e) = self.store.journal_intend(&blocked) {
-            tracing::error!(incident = iid, error = %e, "cannot journal a guard block");
+        match self.store.journal_intend(&blocked) {
+            Ok(_) => {}
+            Err(StoreError::Fenced(why)) => return StepOutcome::Deposed(why),
+            Err(e) => tracing::error!(incident = iid, error = %e, "cannot journal a guard block"),
         }
         self.metrics
             .guard_blocks

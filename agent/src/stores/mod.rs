@@ -12,6 +12,7 @@ pub mod contract;
 pub mod etcd;
 pub mod migrate;
 pub mod oncall;
+pub mod spool;
 pub mod sqlite;
 
 pub use oncall::OncallStore;
@@ -37,6 +38,11 @@ pub enum StoreError {
     /// The change is not allowed in the record's current state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// With leader election: this node does not hold the leader key (or can
+    /// no longer renew it), so the store refused a change only the leader
+    /// makes. The caller must stop acting; the leader carries on.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// Result alias.
@@ -92,7 +98,7 @@ pub fn open(c: &StoreConfig, state_dir: &Path, base_dir: &Path) -> StoreResult<A
 }
 
 /// A detector report for an incident.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// Fingerprint of detector + labels.
     pub fingerprint: String,
@@ -108,6 +114,27 @@ pub struct Detection {
     pub at: Millis,
     /// Evidence as JSON.
     pub evidence: serde_json::Value,
+}
+
+impl Detection {
+    /// The incident this detection opens, with store id `id`.
+    pub fn new_incident(&self, id: i64) -> Incident {
+        Incident {
+            id,
+            fingerprint: self.fingerprint.clone(),
+            detector: self.detector.clone(),
+            labels: self.labels.clone(),
+            severity: self.severity.clone(),
+            state: IncidentState::Firing,
+            summary: self.summary.clone(),
+            opened_at: self.at,
+            updated_at: self.at,
+            resolved_at: None,
+            acked_by: None,
+            acked_at: None,
+            occurrences: 1,
+        }
+    }
 }
 
 /// State of a runbook run.
@@ -366,8 +393,10 @@ pub trait Store: OncallStore + Send + Sync {
     fn runs_for(&self, incident_id: i64) -> StoreResult<Vec<Run>>;
 
     /// Journal an action as intended, before running it. Fails with
-    /// `Conflict` if the key exists: the caller must not run it.
-    fn journal_intend(&self, a: &Action) -> StoreResult<()>;
+    /// `Conflict` if the key exists: the caller must not run it. Returns the
+    /// fencing token the entry was written under (with leader election; the
+    /// runner hands it to the executor), `None` without election.
+    fn journal_intend(&self, a: &Action) -> StoreResult<Option<i64>>;
     /// Journal the outcome.
     fn journal_finish(
         &self,
@@ -406,4 +435,41 @@ pub trait Store: OncallStore + Send + Sync {
     fn leading(&self) -> Option<bool> {
         None
     }
+
+    /// Whether the store answers, and with leader election who leads. Read
+    /// from memory (a background probe keeps it current), so it is cheap.
+    fn status(&self) -> StoreStatus {
+        StoreStatus {
+            up: true,
+            detail: None,
+            node: None,
+            leader: None,
+        }
+    }
+}
+
+/// What [`Store::status`] reports: `GET /api/v1/status`, the console's
+/// banner and `medic_store_up` come from it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoreStatus {
+    /// The store answers (etcd: a linearizable read succeeds, so it has
+    /// quorum). `false` is degraded mode: no automated action runs, and
+    /// incidents detected meanwhile are notified from the local spool.
+    pub up: bool,
+    /// Why it is down.
+    pub detail: Option<String>,
+    /// This node's name in the election.
+    pub node: Option<String>,
+    /// Who holds the leader key, as last read (unknown while down).
+    pub leader: Option<LeaderInfo>,
+}
+
+/// The holder of the leader key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LeaderInfo {
+    /// Its node name (a label: two nodes may share one; the token tells
+    /// them apart).
+    pub node: String,
+    /// Its fencing token (the key's `create_revision`).
+    pub token: i64,
 }

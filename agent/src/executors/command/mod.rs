@@ -98,6 +98,9 @@ impl Executor for Command {
             for (k, v) in &i.labels {
                 cmd.env(format!("MEDIC_LABEL_{}", env_name(k)), v);
             }
+            if let Some(f) = ctx.fence {
+                cmd.env("MEDIC_FENCE", f.to_string());
+            }
             let mut child = cmd
                 .spawn()
                 .map_err(|e| format!("spawn {:?}: {e}", p.argv[0]))?;

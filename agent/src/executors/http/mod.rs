@@ -70,6 +70,9 @@ impl Executor for Http {
                 .client
                 .request(method, &p.url)
                 .header("Idempotency-Key", &ctx.idempotency_key);
+            if let Some(f) = ctx.fence {
+                req = req.header("X-Medic-Fence", f.to_string());
+            }
             for (k, v) in &p.headers {
                 req = req.header(k, v);
             }

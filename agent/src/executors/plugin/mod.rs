@@ -166,6 +166,7 @@ impl Plugin {
             "idempotency_key": ctx.idempotency_key,
             "dry_run": ctx.dry_run,
             "timeout_ms": ctx.timeout.as_millis() as u64,
+            "fence": ctx.fence,
         })
     }
 
@@ -198,6 +199,9 @@ impl Plugin {
             .env("MEDIC_ATTEMPT", ctx.attempt.to_string())
             .env("MEDIC_IDEMPOTENCY_KEY", &ctx.idempotency_key)
             .env("MEDIC_DRY_RUN", if ctx.dry_run { "1" } else { "0" });
+        if let Some(f) = ctx.fence {
+            cmd.env("MEDIC_FENCE", f.to_string());
+        }
         let input = serde_json::to_vec(&self.input(ctx)).unwrap_or_default();
         let mut child = cmd
             .spawn()

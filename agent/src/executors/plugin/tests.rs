@@ -42,6 +42,7 @@ pub(crate) fn context(dry_run: bool) -> StepContext {
         idempotency_key: "run-1/steps[0]/attempt-2".into(),
         dry_run,
         timeout: Duration::from_secs(5),
+        fence: Some(42),
     }
 }
 
@@ -120,6 +121,7 @@ echo '{{"ok": true, "message": "flag set", "details": {{"flag": "checkout"}}}}'"
     assert_eq!(got["attempt"], 2);
     assert_eq!(got["idempotency_key"], "run-1/steps[0]/attempt-2");
     assert_eq!(got["dry_run"], false);
+    assert_eq!(got["fence"], 42, "the fencing token reaches the plug-in");
 }
 
 #[tokio::test]

@@ -442,6 +442,7 @@ fn collect(case: &Case, rb: &Runbook, store: &dyn Store) -> Result<Outcome, Stri
                     idempotency_key: a.idempotency_key.clone(),
                     dry_run: a.state == ActionState::DryRun,
                     timeout: s.timeout.std(),
+                    fence: None,
                 };
                 rendered_params(&s.action, &ctx)
             }

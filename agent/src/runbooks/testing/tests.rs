@@ -384,6 +384,7 @@ fn fakes_record_calls_and_report_a_call_made_before_journalling() {
             idempotency_key: "run-1/steps[0]/attempt-1".into(),
             dry_run: false,
             timeout: std::time::Duration::from_secs(1),
+            fence: None,
         };
         // Scripted answers in order; the last one repeats.
         assert_eq!(exec.execute(&ctx).await.unwrap_err(), "boom");

@@ -42,6 +42,7 @@ pub struct Bridge {
     handle: tokio::runtime::Handle,
     timeout: Duration,
     endpoints: String,
+    health: std::sync::Arc<super::health::Health>,
     /// Dropping it ends the runtime thread.
     _stop: oneshot::Sender<()>,
 }
@@ -104,6 +105,7 @@ impl Bridge {
             handle,
             timeout: c.timeout,
             endpoints,
+            health: Default::default(),
             _stop: stop_tx,
         })
     }
@@ -111,6 +113,11 @@ impl Bridge {
     /// The deadline of one request.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Whether etcd answers (`health.rs`); set by the probe the store starts.
+    pub fn health(&self) -> &std::sync::Arc<super::health::Health> {
+        &self.health
     }
 
     /// The endpoints, for messages.
@@ -129,14 +136,16 @@ impl Bridge {
     }
 
     /// Run one key-value request on the etcd thread and wait for its answer,
-    /// at most the request timeout.
+    /// at most the request timeout. `f` builds the request; it is built
+    /// again when a member could not be reached (see [`never_sent`]).
     pub fn kv<T, F, Fut>(&self, f: F) -> StoreResult<T>
     where
-        F: FnOnce(KvClient) -> Fut,
+        F: Fn(KvClient) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, etcd_client::Error>> + Send + 'static,
         T: Send + 'static,
     {
-        self.call(f(self.kv.clone()))
+        let kv = self.kv.clone();
+        self.call(until_sent(move || f(kv.clone())))
     }
 
     /// Run a request future on the etcd thread and wait for its answer, at
@@ -165,6 +174,34 @@ impl Bridge {
                 self.endpoints
             ))),
         }
+    }
+}
+
+/// The client spreads requests over all endpoints, dead members included:
+/// with one member of three down, about one request in three fails to
+/// connect. Such a request never left this host, so sending it again (to
+/// another member, the balancer's next pick) is safe even for a write; the
+/// caller's deadline bounds the retries.
+pub async fn until_sent<T, Fut>(mut f: impl FnMut() -> Fut) -> Result<T, etcd_client::Error>
+where
+    Fut: Future<Output = Result<T, etcd_client::Error>>,
+{
+    loop {
+        match f().await {
+            Err(e) if never_sent(&e) => tokio::time::sleep(Duration::from_millis(20)).await,
+            r => return r,
+        }
+    }
+}
+
+/// The request failed before it was sent: no connection to that member.
+pub fn never_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::GRpcStatus(s) => {
+            s.code() == tonic::Code::Unavailable && s.message().contains("connect error")
+        }
+        etcd_client::Error::TransportError(_) => true,
+        _ => false,
     }
 }
 

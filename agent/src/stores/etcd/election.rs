@@ -42,7 +42,7 @@ use etcd_client::{Client, Compare, CompareOp, PutOptions, Txn, TxnOp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::bridge::Bridge;
+use super::bridge::{Bridge, until_sent};
 use crate::config::duration::Duration as ConfigDuration;
 use crate::stores::{StoreError, StoreResult};
 
@@ -173,11 +173,11 @@ impl Leadership {
             Some(t) if t.valid_until.saturating_duration_since(Instant::now()) >= self.budget => {
                 Ok(t.token)
             }
-            Some(_) => Err(StoreError::Conflict(format!(
+            Some(_) => Err(StoreError::Fenced(format!(
                 "node {} cannot renew its leader lease: not starting anything",
                 self.node
             ))),
-            None => Err(StoreError::Conflict(format!(
+            None => Err(StoreError::Fenced(format!(
                 "node {} is not the leader; only the leader acts",
                 self.node
             ))),
@@ -224,11 +224,15 @@ impl Campaign {
     /// Grant a lease and create the leader key on it if nobody holds it.
     async fn try_lead(&mut self) -> Option<(i64, i64)> {
         let t = self.renew;
-        let lease =
-            match tokio::time::timeout(t, self.client.lease_grant(self.ttl_secs, None)).await {
-                Ok(Ok(l)) => l.id(),
-                _ => return None,
-            };
+        let (client, ttl) = (self.client.clone(), self.ttl_secs);
+        let grant = until_sent(|| {
+            let mut c = client.clone();
+            async move { c.lease_grant(ttl, None).await }
+        });
+        let lease = match tokio::time::timeout(t, grant).await {
+            Ok(Ok(l)) => l.id(),
+            _ => return None,
+        };
         let txn = Txn::new()
             .when([Compare::create_revision(
                 self.key.clone(),
@@ -240,7 +244,11 @@ impl Campaign {
                 self.node.clone(),
                 Some(PutOptions::new().with_lease(lease)),
             )]);
-        match tokio::time::timeout(t, self.client.txn(txn)).await {
+        let create = until_sent(|| {
+            let (mut c, txn) = (client.clone(), txn.clone());
+            async move { c.txn(txn).await }
+        });
+        match tokio::time::timeout(t, create).await {
             // The put's revision is the key's create_revision.
             Ok(Ok(r)) if r.succeeded() => r.header().map(|h| (lease, h.revision())),
             _ => {
@@ -287,7 +295,11 @@ impl Campaign {
                 }
             }
             // The lease lives; is the key still ours (not deleted by hand)?
-            match tokio::time::timeout(self.renew, self.client.get(self.key.clone(), None)).await {
+            let read = until_sent(|| {
+                let (mut c, k) = (self.client.clone(), self.key.clone());
+                async move { c.get(k, None).await }
+            });
+            match tokio::time::timeout(self.renew, read).await {
                 Ok(Ok(r)) => match r.kvs().first() {
                     Some(kv) if kv.create_revision() == token => self.set(Some(Term {
                         token,

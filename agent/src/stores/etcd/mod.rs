@@ -55,6 +55,7 @@
 
 pub mod bridge;
 pub mod election;
+pub mod health;
 mod import;
 pub mod keys;
 mod oncall;
@@ -238,6 +239,12 @@ impl EtcdStore {
             leadership: None,
         };
         s.check_layout()?;
+        let probe =
+            s.bridge
+                .health()
+                .clone()
+                .probe(s.bridge.client(), s.keys.leader(), s.bridge.timeout());
+        s.bridge.spawn(probe);
         if let Some(e) = &c.election {
             s.leadership = Some(Leadership::start(&s.bridge, s.keys.leader(), e));
         }
@@ -276,7 +283,7 @@ impl EtcdStore {
 
     /// With an election: the fencing token this change is made under, with
     /// the compare that makes the commit fail if the leader key moved on.
-    /// A node that does not lead gets [`StoreError::Conflict`].
+    /// A node that does not lead gets [`StoreError::Fenced`].
     fn fence(&self, tx: &mut Stm<'_>) -> StoreResult<Option<i64>> {
         let Some(l) = &self.leadership else {
             return Ok(None);
@@ -310,16 +317,19 @@ impl EtcdStore {
                 0 => page,
                 l => page.min(l - out.len()),
             };
-            let mut opts = GetOptions::new()
-                .with_range(hi.clone())
-                .with_limit(want as i64);
+            let mut opts = self.read_options(
+                GetOptions::new()
+                    .with_range(hi.clone())
+                    .with_limit(want as i64),
+            );
             if descend {
                 opts = opts.with_sort(SortTarget::Key, SortOrder::Descend);
             }
             let from = lo.clone();
-            let resp = self
-                .bridge
-                .kv(move |mut kv| async move { kv.get(from, Some(opts)).await })?;
+            let resp = self.bridge.kv(move |mut kv| {
+                let (from, opts) = (from.clone(), opts.clone());
+                async move { kv.get(from, Some(opts)).await }
+            })?;
             for kv in resp.kvs() {
                 out.push((kv.key().to_vec(), kv.value().to_vec()));
             }
@@ -360,12 +370,25 @@ impl EtcdStore {
     /// Several keys in one round trip per [`MAX_TXN_OPS`] keys.
     fn get_many(&self, keys: &[String]) -> StoreResult<Vec<Option<Vec<u8>>>> {
         let mut out = Vec::with_capacity(keys.len());
+        // A transaction needs quorum; degraded, read key by key instead.
+        if !self.bridge.health().up() {
+            for k in keys {
+                let (k, opts) = (k.clone(), self.read_options(GetOptions::new()));
+                let resp = self.bridge.kv(move |mut kv| {
+                    let (k, opts) = (k.clone(), opts.clone());
+                    async move { kv.get(k, Some(opts)).await }
+                })?;
+                out.push(resp.kvs().first().map(|kv| kv.value().to_vec()));
+            }
+            return Ok(out);
+        }
         for chunk in keys.chunks(MAX_TXN_OPS) {
             let ops: Vec<TxnOp> = chunk.iter().map(|k| TxnOp::get(k.clone(), None)).collect();
             let txn = Txn::new().and_then(ops);
-            let resp = self
-                .bridge
-                .kv(move |mut kv| async move { kv.txn(txn).await })?;
+            let resp = self.bridge.kv(move |mut kv| {
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })?;
             for r in resp.op_responses() {
                 out.push(match r {
                     TxnOpResponse::Get(g) => g.kvs().first().map(|kv| kv.value().to_vec()),
@@ -387,11 +410,23 @@ impl EtcdStore {
         Ok(out)
     }
 
+    /// Reads are linearizable; in degraded mode (`health.rs`) serializable,
+    /// answered by any member that is still up.
+    fn read_options(&self, opts: GetOptions) -> GetOptions {
+        if self.bridge.health().up() {
+            opts
+        } else {
+            opts.with_serializable()
+        }
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> StoreResult<Option<T>> {
         let k = key.to_string();
-        let resp = self
-            .bridge
-            .kv(move |mut kv| async move { kv.get(k, None).await })?;
+        let opts = self.read_options(GetOptions::new());
+        let resp = self.bridge.kv(move |mut kv| {
+            let (k, opts) = (k.clone(), opts.clone());
+            async move { kv.get(k, Some(opts)).await }
+        })?;
         resp.kvs()
             .first()
             .map(|kv| parse(key, kv.value()))
@@ -400,20 +435,25 @@ impl EtcdStore {
 
     /// How many keys under a prefix.
     fn count(&self, prefix: &str) -> StoreResult<i64> {
-        let opts = GetOptions::new().with_prefix().with_count_only();
+        let opts = self.read_options(GetOptions::new().with_prefix().with_count_only());
         let p = prefix.to_string();
         Ok(self
             .bridge
-            .kv(move |mut kv| async move { kv.get(p, Some(opts)).await })?
+            .kv(move |mut kv| {
+                let (p, opts) = (p.clone(), opts.clone());
+                async move { kv.get(p, Some(opts)).await }
+            })?
             .count())
     }
 
     /// The last id a counter handed out (0: none).
     fn last_id(&self, kind: &str) -> StoreResult<i64> {
         let k = self.keys.counter(kind);
-        let resp = self
-            .bridge
-            .kv(move |mut kv| async move { kv.get(k, None).await })?;
+        let opts = self.read_options(GetOptions::new());
+        let resp = self.bridge.kv(move |mut kv| {
+            let (k, opts) = (k.clone(), opts.clone());
+            async move { kv.get(k, Some(opts)).await }
+        })?;
         Ok(resp
             .kvs()
             .first()
@@ -587,6 +627,26 @@ impl Store for EtcdStore {
         self.leadership.as_ref().map(|l| l.term().is_some())
     }
 
+    fn status(&self) -> super::StoreStatus {
+        let health = self.bridge.health();
+        let (detail, seen) = health.seen();
+        let l = self.leadership.as_ref();
+        // The leader knows its own term at once; the others read the key
+        // (at most a probe interval old).
+        let own = l.and_then(|l| {
+            l.term().map(|t| super::LeaderInfo {
+                node: l.node().to_string(),
+                token: t.token,
+            })
+        });
+        super::StoreStatus {
+            up: health.up(),
+            detail,
+            node: l.map(|l| l.node().to_string()),
+            leader: own.or(seen.filter(|_| l.is_some())),
+        }
+    }
+
     fn record_firing(&self, d: &Detection) -> StoreResult<(Incident, bool)> {
         let k = &self.keys;
         let actor = actor_detector(&d.detector);
@@ -613,21 +673,7 @@ impl Store for EtcdStore {
                 }
                 None => {
                     let id = tx.next_id(&k.counter("incident"))?;
-                    let i = Incident {
-                        id,
-                        fingerprint: d.fingerprint.clone(),
-                        detector: d.detector.clone(),
-                        labels: d.labels.clone(),
-                        severity: d.severity.clone(),
-                        state: IncidentState::Firing,
-                        summary: d.summary.clone(),
-                        opened_at: d.at,
-                        updated_at: d.at,
-                        resolved_at: None,
-                        acked_by: None,
-                        acked_at: None,
-                        occurrences: 1,
-                    };
+                    let i = d.new_incident(id);
                     write_incident(tx, k, false, &i);
                     let msg = format!("firing: {}", d.summary);
                     write_event(
@@ -930,7 +976,7 @@ impl Store for EtcdStore {
         self.records(&keys)
     }
 
-    fn journal_intend(&self, a: &Action) -> StoreResult<()> {
+    fn journal_intend(&self, a: &Action) -> StoreResult<Option<i64>> {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
             // The token goes into the entry: the journal says under which
@@ -944,7 +990,7 @@ impl Store for EtcdStore {
             }
             let seq = tx.next_id(&k.counter("action"))?;
             write_new_action(tx, k, seq, &Action { fence, ..a.clone() });
-            Ok(())
+            Ok(fence)
         })
     }
 
@@ -1121,8 +1167,10 @@ impl EtcdStore {
             return Ok(());
         }
         let txn = Txn::new().and_then(ops);
-        self.bridge
-            .kv(move |mut kv| async move { kv.txn(txn).await })?;
+        self.bridge.kv(move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
         Ok(())
     }
 

@@ -108,7 +108,7 @@ impl OncallStore for EtcdStore {
         let k = &self.keys;
         atomically(&self.bridge, |tx| {
             // Only the leader escalates: elsewhere the plan is refused.
-            if let Err(StoreError::Conflict(_)) = self.fence(tx) {
+            if let Err(StoreError::Fenced(_)) = self.fence(tx) {
                 return Ok(false);
             }
             // Reading the incident puts it in the commit's compares: an ack

@@ -79,9 +79,11 @@ impl<'a> Stm<'a> {
         }
         let opts = (self.rev > 0).then(|| GetOptions::new().with_revision(self.rev));
         let k = key.to_string();
-        let r = self
-            .bridge
-            .kv(move |mut kv| async move { kv.get(k, opts).await });
+        let r = self.bridge.kv(move |mut kv| {
+            let k = k.clone();
+            let opts = opts.clone();
+            async move { kv.get(k, opts).await }
+        });
         let resp = match r {
             Ok(resp) => resp,
             Err(e) => {
@@ -119,7 +121,7 @@ impl<'a> Stm<'a> {
     }
 
     /// Commit only if `key` still has this `create_revision`; if it does
-    /// not, the change fails with [`StoreError::Conflict`] (not retried).
+    /// not, the change fails with [`StoreError::Fenced`] (not retried).
     pub fn require_created(&mut self, key: &str, revision: i64) {
         self.required.push((key.to_string(), revision));
     }
@@ -165,9 +167,10 @@ impl<'a> Stm<'a> {
             })
             .collect();
         let txn = Txn::new().when(compares).and_then(ops).or_else(check);
-        let r = self
-            .bridge
-            .kv(move |mut kv| async move { kv.txn(txn).await })?;
+        let r = self.bridge.kv(move |mut kv| {
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })?;
         if r.succeeded() {
             return Ok(true);
         }
@@ -177,7 +180,7 @@ impl<'a> Stm<'a> {
                 _ => None,
             };
             if now != Some(*rev) {
-                return Err(StoreError::Conflict(format!(
+                return Err(StoreError::Fenced(format!(
                     "{key} is no longer held at revision {rev}: not written"
                 )));
             }
@@ -192,6 +195,14 @@ pub fn atomically<T>(
     bridge: &Bridge,
     mut f: impl FnMut(&mut Stm<'_>) -> StoreResult<T>,
 ) -> StoreResult<T> {
+    // Degraded mode: no write can commit without quorum; fail at once
+    // rather than after the request timeout.
+    if !bridge.health().up() {
+        return Err(StoreError::Backend(format!(
+            "etcd {} unreachable or without quorum (degraded mode): not written",
+            bridge.endpoints()
+        )));
+    }
     let started = Instant::now();
     let mut attempt: u32 = 0;
     loop {

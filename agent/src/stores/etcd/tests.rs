@@ -90,7 +90,7 @@ fn several_nodes_open_one_incident_per_fingerprint_and_claim_a_key_once() {
                     let mut a = action(1, i.id, 1, "restart:web", at);
                     a.idempotency_key = format!("claim-{k}");
                     match s.journal_intend(&a) {
-                        Ok(()) => claimed += 1,
+                        Ok(_) => claimed += 1,
                         Err(StoreError::Conflict(_)) => {}
                         Err(e) => panic!("{e}"),
                     }
@@ -182,7 +182,10 @@ fn another_layout_version_is_refused() {
     let s = test_server::store("layout-version");
     let key = s.keys().layout();
     s.bridge()
-        .kv(move |mut kv| async move { kv.put(key, "99", None).await })
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move { kv.put(key, "99", None).await }
+        })
         .unwrap();
     let err = match EtcdStore::open(
         &EtcdConfig::new(vec![test_server::endpoint().into()], s.keys().prefix()),
@@ -239,11 +242,12 @@ fn only_the_leader_acts_and_its_token_is_journalled() {
 
     // Every node records what it sees; only the leader runs and acts.
     let (i, _) = follower.record_firing(&detection("fp", 1)).unwrap();
-    let not_leader = |r: StoreResult<_>| matches!(r, Err(StoreError::Conflict(m)) if m.contains("not the leader"));
+    let not_leader =
+        |r: StoreResult<_>| matches!(r, Err(StoreError::Fenced(m)) if m.contains("not the leader"));
     assert!(not_leader(follower.start_run(i.id, "rb", 2).map(|_| ())));
     let run = leader.start_run(i.id, "rb", 2).unwrap();
     let a1 = action(run.id, i.id, 1, "restart:web", 3);
-    assert!(not_leader(follower.journal_intend(&a1)));
+    assert!(not_leader(follower.journal_intend(&a1).map(|_| ())));
     assert!(not_leader(
         follower
             .transition(i.id, IncidentState::Recovering, 3, "x", "y")
@@ -316,16 +320,19 @@ fn a_leader_whose_key_moved_on_cannot_commit_an_action() {
     // still valid, but the compare on the leader key refuses the write.
     let key = s.keys().leader();
     s.bridge()
-        .kv(move |mut kv| async move {
-            kv.delete(key.clone(), None).await?;
-            kv.put(key, "usurper", None).await
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move {
+                kv.delete(key.clone(), None).await?;
+                kv.put(key, "usurper", None).await
+            }
         })
         .unwrap();
     let err = s
         .journal_intend(&action(run.id, i.id, 1, "restart:web", 3))
         .unwrap_err();
     assert!(
-        matches!(&err, StoreError::Conflict(m) if m.contains("no longer held"))
+        matches!(&err, StoreError::Fenced(m) if m.contains("no longer held"))
             || err.to_string().contains("not the leader"),
         "{err}"
     );
@@ -365,4 +372,136 @@ fn mutual_tls_to_etcd_works_and_a_client_without_a_certificate_is_refused() {
     assert!(EtcdStore::open(&c, &certs).is_err());
     drop(etcd);
     let _ = std::fs::remove_dir_all(&certs);
+}
+
+/// Rule 5 of the runner: a leader deposed in the middle of a run (here its
+/// key is taken from it while a step backs off between attempts) stops the
+/// run quietly — no further attempt, no "not run" notes, the run left
+/// `running` — and the next leader resumes it without repeating what was
+/// done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leader_stops_its_run_quietly_and_the_next_leader_finishes_it() {
+    use crate::executors::ExecutorDeps;
+    use crate::runbooks::runner::Runner;
+    use crate::runbooks::testing::fakes::{Fakes, TimelineChecks};
+    use crate::runbooks::testing::file::Answer;
+
+    let prefix = "/medic-test/runner-deposed/";
+    test_server::open(prefix).delete_all().unwrap();
+    let a: Arc<EtcdStore> = Arc::new(elector(prefix, "a"));
+    let first = wait_leader(&[&a], Duration::from_secs(10));
+    let token = first.leadership().unwrap().term().unwrap().token;
+    let store: Arc<dyn Store> = a.clone();
+    let (tx, _rx) = tokio::sync::mpsc::channel(1);
+    let deps = ExecutorDeps {
+        supervisor: crate::services::Supervisor::new("/nonexistent".into(), tx),
+        http: reqwest::Client::new(),
+        store: store.clone(),
+    };
+    let answers = [(
+        "first".to_string(),
+        vec![Answer::Fail("boom".into()), Answer::Ok],
+    )]
+    .into();
+    let fakes = Fakes::new(answers, deps.clone(), crate::clock::system());
+    let runner = |s: Arc<dyn Store>| {
+        Runner::new(
+            s,
+            Arc::new(crate::telemetry::Metrics::new()),
+            deps.clone(),
+            false,
+        )
+        .with_executors(fakes.builder())
+        .with_checks(Arc::new(TimelineChecks::default()))
+    };
+    let rb: Arc<crate::runbooks::Runbook> = Arc::new(
+        crate::config::parse_yaml(
+            Path::new("two.yaml"),
+            "name: two\nmatch: {}\nsteps:\n  - name: first\n    kind: restart\n    service: web\n    timeout: 1s\n    retry: {max_attempts: 2, backoff: 1500ms, max_backoff: 1500ms}\n  - name: second\n    kind: restart\n    service: db\n    timeout: 1s\n",
+        )
+        .unwrap(),
+    );
+    let (i, _) = store.record_firing(&detection("fp-deposed", 1)).unwrap();
+    runner(store.clone()).launch(&i, rb.clone());
+    let journal = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let j = store.journal_for_incident(i.id).unwrap();
+            if j.len() >= n && j.iter().all(|a| a.state != ActionState::Intended) {
+                return j;
+            }
+            assert!(Instant::now() < deadline, "journal: {j:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let j = journal(1);
+    assert_eq!(j[0].state, ActionState::Failed, "{j:?}");
+
+    // While the step backs off, another term begins (the key is taken).
+    let key = a.keys().leader();
+    a.bridge()
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move {
+                kv.delete(key.clone(), None).await?;
+                kv.put(key, "usurper", None).await
+            }
+        })
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.leading() != Some(false) {
+        assert!(Instant::now() < deadline, "still leads");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Well past the back-off: nothing more was attempted or written.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(store.journal_for_incident(i.id).unwrap().len(), 1);
+    assert_eq!(fakes.calls().len(), 1, "{:?}", fakes.calls());
+    let runs = store.runs_for(i.id).unwrap();
+    assert_eq!(runs[0].state, RunState::Running, "left for the next leader");
+    let notes: Vec<String> = store
+        .timeline(i.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.message)
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "firing: down",
+            "runbook two started (run 1)",
+            "running restart step \"first\" on restart:web (attempt 1/2)",
+            "restart step \"first\" attempt 1 failed: boom",
+        ],
+        "nothing after the deposition"
+    );
+
+    // The usurper goes; a leader (here `a` again, under a new token)
+    // resumes the run: attempt 2 of the first step, then the second.
+    let key = a.keys().leader();
+    a.bridge()
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move { kv.delete(key, None).await }
+        })
+        .unwrap();
+    let next = wait_leader(&[&a], Duration::from_secs(10));
+    let newer = next.leadership().unwrap().term().unwrap().token;
+    assert!(newer > token);
+    let run = store.running_runs().unwrap().remove(0);
+    runner(store.clone()).resume(run, Some(rb));
+    let j = journal(3);
+    let done: Vec<(&str, u32, Option<i64>)> = j
+        .iter()
+        .map(|a| (a.step_name.as_str(), a.attempt, a.fence))
+        .collect();
+    assert_eq!(
+        done,
+        [
+            ("first", 1, Some(token)),
+            ("first", 2, Some(newer)),
+            ("second", 1, Some(newer))
+        ]
+    );
+    assert_eq!(fakes.calls().len(), 3);
 }

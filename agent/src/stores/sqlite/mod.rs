@@ -493,7 +493,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn journal_intend(&self, a: &Action) -> StoreResult<()> {
+    fn journal_intend(&self, a: &Action) -> StoreResult<Option<i64>> {
         let r = self.with(|c| {
             let n = c.execute(
                 &format!("INSERT OR IGNORE INTO actions ({ACTION_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"),
@@ -507,7 +507,7 @@ impl Store for SqliteStore {
                 a.idempotency_key
             )));
         }
-        Ok(())
+        Ok(None)
     }
 
     fn journal_finish(

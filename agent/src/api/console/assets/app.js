@@ -204,6 +204,30 @@
     };
     const p = view.kind === 'list' ? loadList(mine) : loadIncident(view.id, mine);
     p.then(done, done);
+    loadStatus();
+  }
+
+  // Degraded mode: the store (etcd) does not answer. Said plainly, on every
+  // view; what the page shows meanwhile may be stale.
+  async function loadStatus() {
+    const el = $('degraded');
+    try {
+      const s = (await api('/api/v1/status')).data;
+      if (s.store === 'degraded') {
+        const lines = [s.message || 'Store unreachable: automated actions are paused; notifications are sent from this node directly'];
+        if (s.node) lines.push(`This node: ${s.node}.`);
+        if (s.spool) lines.push(`Incidents seen meanwhile and not yet in the store: ${s.spool.events_not_in_store}; notifications waiting: ${s.spool.notifications_pending}.`);
+        lines.push('Incidents below are as last read from the store and may be out of date.');
+        if (s.store_detail) lines.push(`(${s.store_detail})`);
+        el.textContent = lines.join('\n');
+        el.hidden = false;
+      } else {
+        el.hidden = true;
+      }
+    } catch (e) {
+      // 401/403 are the token prompt's; anything else shows in the list.
+      el.hidden = true;
+    }
   }
   function tick() {
     // A hidden tab does not poll; it refreshes when shown again.

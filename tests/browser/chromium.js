@@ -1,0 +1,38 @@
+// What the console scripts share: headless Chromium started the way the
+// tests need it, and the shell that runs a script and reports.
+'use strict';
+
+const { chromium } = require('playwright-core');
+
+/** Headless Chromium (Debian `chromium`, or $CHROMIUM). */
+function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--disable-quic', '--no-first-run'],
+  });
+}
+
+/**
+ * Run `body(browser)` on a fresh browser, closed afterwards; print what it
+ * returns as one JSON line, or exit non-zero with `what` and the error.
+ */
+function run(what, body) {
+  (async () => {
+    const browser = await launch();
+    try {
+      return await body(browser);
+    } finally {
+      await browser.close();
+    }
+  })().then(
+    (seen) => console.log(JSON.stringify(seen)),
+    (e) => {
+      console.error(`${what} failed: ${e.stack || e}`);
+      process.exit(1);
+    },
+  );
+}
+
+module.exports = { launch, run };
