@@ -148,6 +148,11 @@ async fn status(State(s): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {
+    // The store's health as of this scrape, not as of the last refresh.
+    s.metrics.store_up.set(i64::from(s.store.status().up));
+    s.metrics
+        .leader
+        .set(i64::from(s.store.leading().unwrap_or(true)));
     (
         [(
             header::CONTENT_TYPE,
