@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Cluster, ClusterConfig, Direction, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Contextual, ContextualConfig, Direction, Ewma, EwmaConfig, Model,
+    PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use crate::Millis;
 
@@ -29,6 +29,9 @@ pub struct EnsembleConfig {
     /// The window clustering member (`None`: not used). Its `direction` is
     /// overridden by the ensemble's.
     pub cluster: Option<ClusterConfig>,
+    /// The contextual member (`None`: not used). Its `direction` is
+    /// overridden by the ensemble's.
+    pub contextual: Option<ContextualConfig>,
     /// How member scores are combined.
     pub combine: Combine,
     /// Which deviations count, for every member.
@@ -53,6 +56,7 @@ impl Default for EnsembleConfig {
             page_hinkley: Some(PageHinkleyConfig::default()),
             seasonal: None,
             cluster: None,
+            contextual: None,
             combine: Combine::Max,
             direction: Direction::Both,
             min_abs_deviation: 0.0,
@@ -73,8 +77,8 @@ pub enum Combine {
     Mean,
 }
 
-/// [`RollingMad`], [`Ewma`], [`PageHinkley`] and [`Seasonal`] (each
-/// optional) run side by side; the score
+/// [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`], [`Cluster`]
+/// and [`Contextual`] (each optional) run side by side; the score
 /// is the largest member score that passes the noise controls (direction,
 /// `min_abs_deviation`), 0 during `warm_up`, and then, if `suppress > 0`,
 /// kept only when it is a new maximum over the last `suppress` points, so
@@ -84,8 +88,9 @@ pub enum Combine {
 ///
 /// `expected`, `lower` and `upper` are those of the first member present
 /// in the order seasonal (the most specific), median / MAD (the robust
-/// one), EWMA, Page–Hinkley, window clustering ([`Cluster`], optional). With no
-/// member at all the score is always 0 and `expected` is NaN.
+/// one), EWMA, Page–Hinkley, window clustering ([`Cluster`], optional),
+/// contextual ([`Contextual`], optional). With no member at all the score
+/// is always 0 and `expected` is NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -95,6 +100,8 @@ pub struct Ensemble {
     seasonal: Option<Seasonal>,
     #[serde(default)]
     cluster: Option<Cluster>,
+    #[serde(default)]
+    contextual: Option<Contextual>,
     n: u64,
     /// Combined (unsuppressed) scores of the last `suppress` points.
     recent: VecDeque<f64>,
@@ -119,6 +126,9 @@ impl Ensemble {
             cluster: cfg
                 .cluster
                 .map(|c| Cluster::new(ClusterConfig { direction, ..c })),
+            contextual: cfg
+                .contextual
+                .map(|c| Contextual::new(ContextualConfig { direction, ..c })),
             n: 0,
             recent: VecDeque::with_capacity(cfg.suppress),
         }
@@ -161,6 +171,7 @@ impl Model for Ensemble {
             self.ewma.as_mut().map(|m| m.observe(t, value)),
             self.page_hinkley.as_mut().map(|m| m.observe(t, value)),
             self.cluster.as_mut().map(|m| m.observe(t, value)),
+            self.contextual.as_mut().map(|m| m.observe(t, value)),
         ];
         let members: Vec<Score> = members.into_iter().flatten().collect();
         let first = members.first().copied().unwrap_or(Score {
