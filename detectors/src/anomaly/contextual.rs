@@ -178,6 +178,8 @@ struct Index {
     held: Option<Vec<u32>>,
     /// Scratch counts per left part, all 0 between uses.
     counts: Vec<u32>,
+    /// Scratch list of the left parts counted.
+    touched: Vec<u32>,
 }
 
 /// The learnt range and the contexts learnt on its bins.
@@ -485,7 +487,8 @@ impl Memory {
     /// Adds, per left part, how many of `ids` it holds to the scratch
     /// counts; returns the left parts touched (reset them after use).
     fn count_ids(&mut self, ids: &[u64]) -> Vec<u32> {
-        let mut touched = Vec::new();
+        let mut touched = std::mem::take(&mut self.index.touched);
+        touched.clear();
         for id in ids {
             if let Some(lefts) = self.index.lefts_with.get(id) {
                 for &l in lefts {
@@ -500,10 +503,11 @@ impl Memory {
         touched
     }
 
-    fn reset_counts(&mut self, touched: &[u32]) {
-        for &l in touched {
+    fn reset_counts(&mut self, touched: Vec<u32>) {
+        for &l in &touched {
             self.index.counts[l as usize] = 0;
         }
+        self.index.touched = touched;
     }
 
     /// The left parts `facts` fully holds (in no particular order: every
@@ -526,7 +530,7 @@ impl Memory {
                 .copied()
                 .filter(|&l| self.lefts[l as usize].facts.sensory & !facts.sensory == 0),
         );
-        self.reset_counts(&touched);
+        self.reset_counts(touched);
         held
     }
 
@@ -718,12 +722,14 @@ impl Memory {
                 let left = &self.lefts[l as usize].facts;
                 let overlap =
                     (left.sensory & previous.sensory).count_ones() + self.index.counts[l as usize];
-                if overlap > 0 {
-                    let full = overlap == left.len();
+                let full = overlap == left.len();
+                // A part neither held nor small enough to generalise from
+                // has nothing to do.
+                if full || (overlap > 0 && overlap as usize <= self.cfg.max_left_facts) {
                     self.visit(&mut pass, &present, l, full, overlap);
                 }
             }
-            self.reset_counts(&touched);
+            self.reset_counts(touched);
         } else {
             for l in held {
                 let overlap = self.lefts[l as usize].facts.len();
@@ -858,6 +864,9 @@ pub struct Contextual {
     quiet: u64,
     /// The first values, held until they set the range.
     pending: Vec<f64>,
+    /// The latest raw score as it would count without the rest period.
+    #[serde(default)]
+    unrested: f64,
 }
 
 impl Contextual {
@@ -873,6 +882,7 @@ impl Contextual {
             n: 0,
             quiet: 0,
             pending: Vec::new(),
+            unrested: 0.0,
         }
     }
 
@@ -884,6 +894,14 @@ impl Contextual {
     /// Contexts in memory.
     pub fn context_count(&self) -> usize {
         self.memory.contexts.len()
+    }
+
+    /// The latest observation's score without the rest period (still 0
+    /// during warm-up and on the side `direction` ignores): how anomalous
+    /// the value is while alarms rest, e.g. to keep an open incident open
+    /// until the new behaviour has been learnt.
+    pub fn unrested(&self) -> f64 {
+        self.unrested
     }
 
     /// Sets the range from the held-back values and learns them in order.
@@ -931,11 +949,8 @@ impl Model for Contextual {
             Direction::Up => value > expected,
             Direction::Down => value < expected,
         };
-        let score = if warming_up || !rested || !side {
-            0.0
-        } else {
-            raw
-        };
+        self.unrested = if warming_up || !side { 0.0 } else { raw };
+        let score = if rested { self.unrested } else { 0.0 };
         Score {
             score: score.clamp(0.0, 1.0),
             expected,

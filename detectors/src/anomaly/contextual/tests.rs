@@ -2,6 +2,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::anomaly::tests::feed;
+use crate::anomaly::{Ensemble, EnsembleConfig};
 use crate::testutil::noise;
 
 /// A repeating sawtooth 0, 1, …, 9.
@@ -268,4 +269,35 @@ proptest! {
         }
         prop_assert_eq!(&restored, &m);
     }
+}
+
+#[test]
+fn the_unrested_score_shows_an_episode_the_rest_period_hides() {
+    let mut m = Contextual::new(ContextualConfig::default());
+    feed(&mut m, &saw(600));
+    // A lasting jump to a level never seen: reported once, and still
+    // unusual while its contexts are new.
+    let s = m.observe(600_000, 40.0);
+    assert!(s.score >= 0.75 && m.unrested() == s.score, "{s:?}");
+    let s = m.observe(601_000, 41.0);
+    assert_eq!(s.score, 0.0);
+    assert!(m.unrested() > 0.5, "{}", m.unrested());
+}
+
+#[test]
+fn an_ensemble_with_the_contextual_member_stays_unsuppressed_during_an_episode() {
+    let mut e = Ensemble::new(EnsembleConfig {
+        mad: None,
+        ewma: None,
+        page_hinkley: None,
+        contextual: Some(ContextualConfig::default()),
+        suppress: 10,
+        ..EnsembleConfig::default()
+    });
+    feed(&mut e, &saw(600));
+    let s = e.observe(600_000, 40.0);
+    assert!(s.score >= 0.75, "{s:?}");
+    let s = e.observe(601_000, 41.0);
+    assert_eq!(s.score, 0.0);
+    assert!(e.unsuppressed(&s) > 0.5, "{}", e.unsuppressed(&s));
 }
