@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use medic_detectors::Millis;
 use medic_detectors::anomaly::{
-    Cluster, ClusterConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model,
-    Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig,
-    Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Contextual, ContextualConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma,
+    EwmaConfig, Model, Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig,
+    RollingMad, RollingMadConfig, Seasonal, SeasonalConfig,
 };
 use medic_detectors::forecast::{Forecast, ForecastConfig};
 use serde::Serialize;
@@ -124,6 +124,10 @@ fn models() -> Vec<(&'static str, Box<dyn BenchModel>)> {
         ("ensemble_seasonal", Box::new(Ensemble::new(with_seasonal))),
         ("cluster", Box::new(Cluster::new(ClusterConfig::default()))),
         (
+            "contextual",
+            Box::new(Contextual::new(ContextualConfig::default())),
+        ),
+        (
             "multivariate_19",
             Box::new(Rows19(Multivariate::new(MultivariateConfig::default()))),
         ),
@@ -157,7 +161,15 @@ macro_rules! bench_model {
     )*};
 }
 
-bench_model!(RollingMad, Ewma, PageHinkley, Seasonal, Ensemble, Cluster);
+bench_model!(
+    RollingMad,
+    Ewma,
+    PageHinkley,
+    Seasonal,
+    Ensemble,
+    Cluster,
+    Contextual
+);
 
 /// The multivariate model fed rows of 19 metrics (as in the ASD dataset)
 /// made from each point: the value, shifted copies and noise-free

@@ -2,14 +2,14 @@
 //! (the first k answers do not depend on what comes after).
 
 use medic_detectors::anomaly::{
-    Cluster, ClusterConfig, Direction, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model,
-    Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig,
-    Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Contextual, ContextualConfig, Direction, Ensemble, EnsembleConfig,
+    Ewma, EwmaConfig, Model, Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig,
+    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use proptest::prelude::*;
 
 fn make(kind: u8, direction: Direction) -> Box<dyn Model> {
-    match kind % 6 {
+    match kind % 7 {
         0 => Box::new(RollingMad::new(RollingMadConfig {
             window: 16,
             min_points: 4,
@@ -49,6 +49,13 @@ fn make(kind: u8, direction: Direction) -> Box<dyn Model> {
             adapt_after: 10,
             direction,
             ..ClusterConfig::default()
+        })),
+        6 => Box::new(Contextual::new(ContextualConfig {
+            warm_up: 8,
+            max_contexts: 32,
+            rest: 3,
+            direction,
+            ..ContextualConfig::default()
         })),
         _ => Box::new(Ensemble::new(EnsembleConfig {
             mad: Some(RollingMadConfig {
@@ -104,7 +111,7 @@ fn same(a: &Score, b: &Score) -> bool {
 proptest! {
     #[test]
     fn scores_are_in_unit_interval(
-        kind in 0u8..6,
+        kind in 0u8..7,
         dir in direction(),
         values in prop::collection::vec(value(), 0..200),
     ) {
@@ -116,7 +123,7 @@ proptest! {
 
     #[test]
     fn prefix_gives_the_same_scores(
-        kind in 0u8..6,
+        kind in 0u8..7,
         dir in direction(),
         values in prop::collection::vec(value(), 1..150),
         cut in 0usize..150,

@@ -3,9 +3,9 @@
 //! does not relearn from zero, nor drift.
 
 use medic_detectors::anomaly::{
-    Cluster, ClusterConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma, EwmaConfig, Model, MultiScore,
-    Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig,
-    Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Contextual, ContextualConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma,
+    EwmaConfig, Model, MultiScore, Multivariate, MultivariateConfig, PageHinkley,
+    PageHinkleyConfig, RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use medic_detectors::forecast::{Forecast, ForecastConfig};
 use medic_detectors::{Evaluation, Millis};
@@ -104,6 +104,19 @@ fn seasonal_round_trips() {
 }
 
 #[test]
+fn contextual_round_trips() {
+    // A small memory, so that forgetting is exercised too.
+    round_trip(
+        "contextual",
+        Contextual::new(ContextualConfig {
+            max_contexts: 64,
+            ..ContextualConfig::default()
+        }),
+    );
+    round_trip("contextual", Contextual::new(ContextualConfig::default()));
+}
+
+#[test]
 fn ensemble_round_trips() {
     round_trip(
         "ensemble",
@@ -121,20 +134,31 @@ fn ensemble_round_trips() {
             ..EnsembleConfig::default()
         }),
     );
+    round_trip(
+        "ensemble with the contextual model",
+        Ensemble::new(EnsembleConfig {
+            contextual: Some(ContextualConfig::default()),
+            suppress: 20,
+            ..EnsembleConfig::default()
+        }),
+    );
 }
 
-/// State saved before the clustering member existed (no `cluster` key)
-/// still loads, and continues like an ensemble without that member.
+/// State saved before the clustering and contextual members existed (no
+/// `cluster` or `contextual` key) still loads, and continues like an
+/// ensemble without those members.
 #[test]
-fn ensemble_state_without_cluster_key_loads() {
+fn ensemble_state_without_newer_member_keys_loads() {
     let mut m = Ensemble::new(EnsembleConfig::default());
     for &(t, v) in &series()[..100] {
         m.observe(t, v);
     }
     let mut json: serde_json::Value = serde_json::to_value(&m).unwrap();
     let state = json.as_object_mut().unwrap();
-    assert!(state.remove("cluster").is_some());
-    state["cfg"].as_object_mut().unwrap().remove("cluster");
+    for key in ["cluster", "contextual"] {
+        assert!(state.remove(key).is_some());
+        state["cfg"].as_object_mut().unwrap().remove(key);
+    }
     let mut old: Ensemble = serde_json::from_value(json).unwrap();
     for &(t, v) in &series()[100..] {
         assert_eq!(bits(&old.observe(t, v)), bits(&m.observe(t, v)));

@@ -267,6 +267,22 @@ fn anomaly_state_survives_a_restart_through_the_store() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Checks that the state changes `(point, state)` fire once, at `at`, and
+/// resolve later; returns the point of resolution.
+fn one_incident(states: &[(i64, State)], at: i64) -> i64 {
+    let fired: Vec<i64> = states
+        .iter()
+        .filter(|(_, s)| *s == State::Firing)
+        .map(|(i, _)| *i)
+        .collect();
+    assert_eq!(fired, vec![at], "one incident for the episode: {states:?}");
+    states
+        .iter()
+        .find(|(i, s)| *i > at && *s == State::Resolved)
+        .map(|(i, _)| *i)
+        .expect("resolves once learnt")
+}
+
 #[test]
 fn a_lasting_anomaly_keeps_its_incident_open_until_the_model_learns_the_new_level() {
     let mut d = Bound::new(cfg(r#"name: depth
@@ -287,18 +303,45 @@ warm_up: 20
             }
         }
     }
-    let fired: Vec<i64> = states
-        .iter()
-        .filter(|(_, s)| *s == State::Firing)
-        .map(|(i, _)| *i)
-        .collect();
-    assert_eq!(fired, vec![100], "one incident for the episode: {states:?}");
-    let resolved = states
-        .iter()
-        .find(|(i, s)| *i > 100 && *s == State::Resolved)
-        .map(|(i, _)| *i)
-        .expect("resolves once learnt");
+    let resolved = one_incident(&states, 100);
     // Open while the jump is anomalous (before, suppression resolved it on
     // the next point), resolved once the window's median has moved.
     assert!(resolved - 100 > 30, "{states:?}");
+}
+
+#[test]
+fn the_contextual_model_fires_once_on_a_new_level_and_resolves_once_it_is_learnt() {
+    let mut d = Bound::new(cfg(r#"name: depth
+kind: anomaly
+series: depth
+model: contextual
+threshold: 0.75
+"#));
+    let mut states = Vec::new();
+    let mut first_score = None;
+    for i in 0..800i64 {
+        // A repeating pattern around 10, then the same pattern around 50
+        // from point 300.
+        let base = if i < 300 { 10.0 } else { 50.0 };
+        let v = base + (i % 5) as f64;
+        let (c, _) = d.observe(&batch(i * 1000, &[("depth", &[("job", "q")], v)]));
+        for c in c {
+            let detail = c.detail.as_ref().unwrap();
+            assert_eq!(detail["model"], "contextual");
+            if i < 150 {
+                assert_eq!(detail["warming_up"], true, "{i}");
+            }
+            if i == 300 {
+                first_score = detail["score"].as_f64();
+            }
+            if c.evaluation.changed {
+                states.push((i, c.evaluation.state));
+            }
+        }
+    }
+    assert!(first_score.is_some_and(|s| s >= 0.75), "{first_score:?}");
+    let resolved = one_incident(&states, 300);
+    // Open while the new level's contexts are new, though the model's own
+    // rest period zeroes its score after the first point.
+    assert!(resolved > 301, "{states:?}");
 }

@@ -8,8 +8,9 @@
 //!   that runner and scorer agree with the published numbers. medic's real
 //!   detectors will live in `detectors/`.
 //! * `medic_mad`, `medic_ewma`, `medic_ph`, `medic_seasonal`,
-//!   `medic_cluster`, `medic_ensemble`, `medic_ensemble_cluster`: medic's
-//!   anomaly models from `medic_detectors::anomaly` (see [`medic`]).
+//!   `medic_cluster`, `medic_ensemble`, `medic_ensemble_cluster`,
+//!   `medic_contextual`: medic's anomaly models from
+//!   `medic_detectors::anomaly` (see [`medic`]).
 
 use std::collections::VecDeque;
 
@@ -18,7 +19,7 @@ pub mod medic;
 use crate::runner::{DetectorFactory, Streaming};
 
 /// Names accepted by [`factory`].
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 10] = [
     "null",
     "baseline_gaussian",
     "medic_mad",
@@ -28,6 +29,7 @@ pub const NAMES: [&str; 9] = [
     "medic_cluster",
     "medic_ensemble",
     "medic_ensemble_cluster",
+    "medic_contextual",
 ];
 
 /// The built-in detector called `name`.

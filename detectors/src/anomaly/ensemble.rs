@@ -5,8 +5,8 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Cluster, ClusterConfig, Direction, Ewma, EwmaConfig, Model, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
+    Cluster, ClusterConfig, Contextual, ContextualConfig, Direction, Ewma, EwmaConfig, Model,
+    PageHinkley, PageHinkleyConfig, RollingMad, RollingMadConfig, Score, Seasonal, SeasonalConfig,
 };
 use crate::Millis;
 
@@ -29,6 +29,9 @@ pub struct EnsembleConfig {
     /// The window clustering member (`None`: not used). Its `direction` is
     /// overridden by the ensemble's.
     pub cluster: Option<ClusterConfig>,
+    /// The contextual member (`None`: not used). Its `direction` is
+    /// overridden by the ensemble's.
+    pub contextual: Option<ContextualConfig>,
     /// How member scores are combined.
     pub combine: Combine,
     /// Which deviations count, for every member.
@@ -53,6 +56,7 @@ impl Default for EnsembleConfig {
             page_hinkley: Some(PageHinkleyConfig::default()),
             seasonal: None,
             cluster: None,
+            contextual: None,
             combine: Combine::Max,
             direction: Direction::Both,
             min_abs_deviation: 0.0,
@@ -73,8 +77,8 @@ pub enum Combine {
     Mean,
 }
 
-/// [`RollingMad`], [`Ewma`], [`PageHinkley`] and [`Seasonal`] (each
-/// optional) run side by side; the score
+/// [`RollingMad`], [`Ewma`], [`PageHinkley`], [`Seasonal`], [`Cluster`]
+/// and [`Contextual`] (each optional) run side by side; the score
 /// is the largest member score that passes the noise controls (direction,
 /// `min_abs_deviation`), 0 during `warm_up`, and then, if `suppress > 0`,
 /// kept only when it is a new maximum over the last `suppress` points, so
@@ -84,8 +88,9 @@ pub enum Combine {
 ///
 /// `expected`, `lower` and `upper` are those of the first member present
 /// in the order seasonal (the most specific), median / MAD (the robust
-/// one), EWMA, Page–Hinkley, window clustering ([`Cluster`], optional). With no
-/// member at all the score is always 0 and `expected` is NaN.
+/// one), EWMA, Page–Hinkley, window clustering ([`Cluster`], optional),
+/// contextual ([`Contextual`], optional). With no member at all the score
+/// is always 0 and `expected` is NaN.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -95,6 +100,13 @@ pub struct Ensemble {
     seasonal: Option<Seasonal>,
     #[serde(default)]
     cluster: Option<Cluster>,
+    /// Boxed: its inline size would otherwise grow every ensemble.
+    #[serde(default)]
+    contextual: Option<Box<Contextual>>,
+    /// The contextual member's vote without its rest period, for
+    /// [`Ensemble::unsuppressed`].
+    #[serde(default)]
+    contextual_unrested: f64,
     n: u64,
     /// Combined (unsuppressed) scores of the last `suppress` points.
     recent: VecDeque<f64>,
@@ -119,6 +131,10 @@ impl Ensemble {
             cluster: cfg
                 .cluster
                 .map(|c| Cluster::new(ClusterConfig { direction, ..c })),
+            contextual: cfg
+                .contextual
+                .map(|c| Box::new(Contextual::new(ContextualConfig { direction, ..c }))),
+            contextual_unrested: 0.0,
             n: 0,
             recent: VecDeque::with_capacity(cfg.suppress),
         }
@@ -141,26 +157,33 @@ impl Ensemble {
 
 impl Ensemble {
     /// The latest observation's combined score before episode suppression
-    /// (`last` is what [`Model::observe`] answered for it). A caller that
-    /// already raised an alarm for the episode uses it to tell whether the
-    /// value is still anomalous, since the suppressed score is 0 there.
+    /// (`last` is what [`Model::observe`] answered for it), the contextual
+    /// member counting without its rest period. A caller that already
+    /// raised an alarm for the episode uses it to tell whether the value
+    /// is still anomalous, since the suppressed score is 0 there.
     pub fn unsuppressed(&self, last: &Score) -> f64 {
-        if self.cfg.suppress > 0 && last.observed.is_finite() {
+        if !last.observed.is_finite() {
+            return last.score;
+        }
+        let combined = if self.cfg.suppress > 0 {
             self.recent.back().copied().unwrap_or(0.0).clamp(0.0, 1.0)
         } else {
             last.score
-        }
+        };
+        combined.max(self.contextual_unrested)
     }
 }
 
 impl Model for Ensemble {
     fn observe(&mut self, t: Millis, value: f64) -> Score {
+        let contextual = self.contextual.as_mut().map(|m| m.observe(t, value));
         let members = [
             self.seasonal.as_mut().map(|m| m.observe(t, value)),
             self.mad.as_mut().map(|m| m.observe(t, value)),
             self.ewma.as_mut().map(|m| m.observe(t, value)),
             self.page_hinkley.as_mut().map(|m| m.observe(t, value)),
             self.cluster.as_mut().map(|m| m.observe(t, value)),
+            contextual,
         ];
         let members: Vec<Score> = members.into_iter().flatten().collect();
         let first = members.first().copied().unwrap_or(Score {
@@ -185,6 +208,14 @@ impl Model for Ensemble {
         } else {
             members.iter().map(|s| self.vote(s)).fold(0.0, f64::max)
         };
+        let unrested = match (&self.contextual, contextual) {
+            (Some(m), Some(s)) if self.n > self.cfg.warm_up as u64 => self.vote(&Score {
+                score: m.unrested(),
+                ..s
+            }),
+            _ => 0.0,
+        };
+        self.contextual_unrested = unrested;
         let mut score = combined;
         if self.cfg.suppress > 0 {
             if self.recent.iter().any(|&r| r >= combined) {

@@ -28,11 +28,21 @@
 //!   the score is the distance to the nearest centroid against the
 //!   training distances' 99th percentile. It catches changes of shape
 //!   (a series that stops oscillating) that stay inside the usual range.
+//! * [`Contextual`]: a contextual anomaly detector after CAD OSE (a
+//!   leading NAB entry): values are quantised into bins of a range learnt
+//!   causally (it doubles, re-expressing the memory, when a value falls
+//!   outside), and an online memory learns which facts follow which
+//!   contexts (a step's bin bits plus the contexts that foresaw it); the
+//!   score is how much of the present the contexts that held failed to
+//!   predict and how much had to be learnt as new, with a rest period
+//!   after each alarm. Bounded by a maximum number of contexts (least
+//!   recently used forgotten). It catches breaks of a learnt sequence as
+//!   well as values outside everything seen.
 //! * [`Ensemble`]: the maximum of the members configured (by default
 //!   median / MAD, EWMA and Page–Hinkley; optionally the seasonal
-//!   baseline and window clustering), with noise controls (direction,
-//!   minimum absolute deviation, warm-up) and suppression of repeated
-//!   alarms for the same episode.
+//!   baseline, window clustering and the contextual model), with noise
+//!   controls (direction, minimum absolute deviation, warm-up) and
+//!   suppression of repeated alarms for the same episode.
 //!
 //! [`Multivariate`] is not a [`Model`]: it judges a vector of metrics of
 //! one service per time (`observe(t, &[f64]) -> MultiScore`). Each metric
@@ -61,6 +71,7 @@
 //! approaches 1 without saturating early (so large deviations stay ordered).
 
 mod cluster;
+mod contextual;
 mod ensemble;
 mod ewma;
 mod mad;
@@ -69,6 +80,7 @@ mod page_hinkley;
 mod seasonal;
 
 pub use cluster::{Cluster, ClusterConfig};
+pub use contextual::{Contextual, ContextualConfig};
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
 pub use ewma::{Ewma, EwmaConfig};
 pub use mad::{RollingMad, RollingMadConfig};

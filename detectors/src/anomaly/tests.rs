@@ -27,6 +27,13 @@ fn models() -> Vec<(&'static str, Box<dyn Model>)> {
             Box::new(PageHinkley::new(PageHinkleyConfig::default())),
         ),
         (
+            "contextual",
+            Box::new(Contextual::new(ContextualConfig {
+                warm_up: 30,
+                ..ContextualConfig::default()
+            })),
+        ),
+        (
             "ensemble",
             Box::new(Ensemble::new(EnsembleConfig::default())),
         ),
