@@ -349,7 +349,8 @@ impl Memory {
             guard += 1;
         }
         while value < lo && guard < 2200 {
-            lo -= self.width;
+            // Saturate: an infinite `lo` would not survive serialisation.
+            lo = (lo - self.width).max(f64::MIN);
             self.width = (self.width * 2.0).min(f64::MAX);
             regrids.push(Regrid::Down);
             guard += 1;
