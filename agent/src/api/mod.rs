@@ -225,15 +225,24 @@ fn parse_id(id: &str) -> Result<i64, Box<Response>> {
     })
 }
 
+/// The incident a path's `{id}` names: 400 for a non-number, 404 when
+/// there is none.
+fn incident_at(s: &ApiState, id: &str) -> Result<(i64, crate::incidents::Incident), Box<Response>> {
+    let id = parse_id(id)?;
+    match s.store.incident(id) {
+        Ok(Some(i)) => Ok((id, i)),
+        Ok(None) => Err(Box::new(error(
+            StatusCode::NOT_FOUND,
+            format!("no incident {id}"),
+        ))),
+        Err(e) => Err(Box::new(store_error(e))),
+    }
+}
+
 async fn get_incident(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
+    let (id, incident) = match incident_at(&s, &id) {
+        Ok(v) => v,
         Err(r) => return *r,
-    };
-    let incident = match s.store.incident(id) {
-        Ok(Some(i)) => i,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no incident {id}")),
-        Err(e) => return store_error(e),
     };
     let timeline = s.store.timeline(id).unwrap_or_default();
     let runs = s.store.runs_for(id).unwrap_or_default();

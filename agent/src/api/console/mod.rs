@@ -24,7 +24,7 @@ use axum::routing::get;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{ApiState, error, parse_id, store_error};
+use super::{ApiState, store_error};
 use crate::series::Labels;
 use crate::series::cache::{SeriesCache, SeriesView};
 use crate::series::selector::{MatchOp, Matcher, Selector};
@@ -158,14 +158,9 @@ async fn flapping(State(s): State<ApiState>) -> Response {
 /// `GET /api/v1/incidents/{id}/series`: the recent points medic keeps of the
 /// series behind an incident (see [`series_of`]), with the detection time.
 async fn incident_series(State(s): State<ApiState>, Path(id): Path<String>) -> Response {
-    let id = match parse_id(&id) {
-        Ok(i) => i,
+    let (id, incident) = match super::incident_at(&s, &id) {
+        Ok(v) => v,
         Err(r) => return *r,
-    };
-    let incident = match s.store.incident(id) {
-        Ok(Some(i)) => i,
-        Ok(None) => return error(StatusCode::NOT_FOUND, format!("no incident {id}")),
-        Err(e) => return store_error(e),
     };
     let series = series_of(&s.series, &incident.labels);
     Json(json!({
