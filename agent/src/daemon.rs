@@ -128,7 +128,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
             Some(spool)
         }
     };
-    tokio::spawn(watch_store(store.clone(), metrics.clone()));
     let engine = Engine::new(
         loaded.config.detectors.clone(),
         runbook_list(&loaded),
@@ -231,17 +230,6 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     }
     supervisor.shutdown().await;
     Ok(())
-}
-
-/// Keep `medic_store_up` and `medic_leader` current.
-async fn watch_store(store: Arc<dyn Store>, metrics: Arc<Metrics>) {
-    loop {
-        metrics.store_up.set(i64::from(store.status().up));
-        metrics
-            .leader
-            .set(i64::from(store.leading().unwrap_or(true)));
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
 }
 
 /// Resume the runs still marked running.

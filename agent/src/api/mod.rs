@@ -148,7 +148,8 @@ async fn status(State(s): State<ApiState>) -> Response {
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {
-    // The store's health as of this scrape, not as of the last refresh.
+    // The store's health as of this scrape (the only place these gauges are
+    // set: nothing else reads them).
     s.metrics.store_up.set(i64::from(s.store.status().up));
     s.metrics
         .leader
