@@ -55,17 +55,15 @@ pub struct Batch {
 }
 
 fn group_labels(i: &Incident, by: &[String]) -> BTreeMap<String, String> {
+    // What silences and inhibition match on (labels plus `alertname`), so a
+    // group means the same labels everywhere in on-call.
+    let labels = super::mute::match_labels(i);
     by.iter()
         .map(|l| {
-            let v = if l == "alertname" || l == "detector" {
-                i.detector.clone()
-            } else if l == "severity" {
-                i.labels
-                    .get(l)
-                    .cloned()
-                    .unwrap_or_else(|| i.severity.clone())
-            } else {
-                i.labels.get(l).cloned().unwrap_or_default()
+            let v = match l.as_str() {
+                "detector" => i.detector.clone(),
+                "severity" if !labels.contains_key(l) => i.severity.clone(),
+                _ => labels.get(l).cloned().unwrap_or_default(),
             };
             (l.clone(), v)
         })
