@@ -197,13 +197,21 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             .unwrap_or_else(|| first.trim_start_matches("error: ").to_string());
         let rest: Vec<&str> = lines.collect();
         // With `kind:`-tagged sections the library reports the end of the
-        // section; point at the `kind:` line that names the unknown variant.
-        let (line, column) = match message
-            .strip_prefix("unknown variant `")
-            .and_then(|m| m.split_once('`'))
-        {
-            Some((variant, _)) => locate_kind(text, variant, line).unwrap_or((line, column)),
-            None => (line, column),
+        // section; point at the `kind:` line that names the unknown variant,
+        // and at an unknown field's own line (the nearest key of that name
+        // at or above the reported end).
+        let quoted = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|m| m.split_once('`'))
+                .map(|(name, _)| name)
+        };
+        let (line, column) = if let Some(variant) = quoted("unknown variant `") {
+            locate_kind(text, variant, line).unwrap_or((line, column))
+        } else if let Some(field) = quoted("unknown field `") {
+            locate_key(text, field, line).unwrap_or((line, column))
+        } else {
+            (line, column)
         };
         let snippet = (!rest.is_empty()).then(|| {
             rest.join("\n")
@@ -288,6 +296,22 @@ fn locate_kind(text: &str, variant: &str, line: u64) -> Option<(u64, u64)> {
         }
     }
     best
+}
+
+/// The nearest line at or above `line` where `key` is written as a block
+/// mapping key (`key:` or `- key:`), with its column; `None` when `line`
+/// itself has it (a flow mapping: the library's place is right).
+fn locate_key(text: &str, key: &str, line: u64) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.lines().take(line as usize).collect();
+    if lines.last()?.contains(&format!("{key}:")) {
+        return None;
+    }
+    lines.iter().enumerate().rev().find_map(|(i, l)| {
+        let t = l.trim_start().trim_start_matches("- ");
+        let rest = t.strip_prefix(key)?;
+        rest.starts_with(':')
+            .then(|| (i as u64 + 1, (l.len() - t.len()) as u64 + 1))
+    })
 }
 
 /// Runbook files in a directory, in name order. Files ending in `.test.yaml`
