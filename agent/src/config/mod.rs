@@ -418,6 +418,74 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     }
 }
 
+/// What is wrong with a `multivariate` detector's settings (nothing for
+/// other kinds).
+fn multivariate_problems(kind: &crate::detectors::DetectorKind) -> Vec<String> {
+    let crate::detectors::DetectorKind::Multivariate {
+        metrics,
+        rate,
+        step,
+        threshold,
+        clear,
+        pca,
+        ..
+    } = kind
+    else {
+        return Vec::new();
+    };
+    let names = || metrics.keys().cloned().collect::<Vec<_>>().join(", ");
+    // NaN is within nothing.
+    let within = |v: f64, lo: f64, hi: f64| v > lo && v <= hi;
+    let mut p = Vec::new();
+    if metrics.len() < 2 {
+        p.push(format!(
+            "needs at least 2 metrics (it judges how they move together); it has {} ({})",
+            metrics.len(),
+            names()
+        ));
+    }
+    for r in rate.iter().filter(|r| !metrics.contains_key(*r)) {
+        p.push(format!(
+            "rate: {r:?} is not one of its metrics ({})",
+            names()
+        ));
+    }
+    if step.millis() <= 0 {
+        p.push("step must be more than 0, e.g. 10s".into());
+    }
+    if !within(*threshold, 0.0, 1.0) {
+        p.push("threshold must be in (0, 1]".into());
+    }
+    if clear.is_some_and(|c| !(0.0..=*threshold).contains(&c)) {
+        p.push("clear must be between 0 and threshold".into());
+    }
+    if pca.min_train < 2 || pca.min_train > pca.reservoir {
+        p.push(format!(
+            "pca.min_train (the warm-up) must be at least 2 rows and at most pca.reservoir ({})",
+            pca.reservoir
+        ));
+    }
+    if pca.refit_every == 0 || pca.max_components == 0 {
+        p.push("pca.refit_every and pca.max_components must be at least 1".into());
+    }
+    if !within(pca.variance, 0.0, 1.0) {
+        p.push("pca.variance must be in (0, 1]".into());
+    }
+    if !within(pca.quantile, 0.0, 1.0) || pca.quantile == 1.0 {
+        p.push("pca.quantile must be between 0 and 1 (exclusive)".into());
+    }
+    if !within(pca.normal_below, 0.0, 1.0) {
+        p.push("pca.normal_below must be in (0, 1]".into());
+    }
+    if !within(pca.z_half, 0.0, f64::MAX) {
+        p.push("pca.z_half must be more than 0".into());
+    }
+    if !(pca.min_scale >= 0.0 && pca.min_scale.is_finite()) {
+        p.push("pca.min_scale must be 0 or more".into());
+    }
+    p
+}
+
 fn check_selector(file: &Path, s: &Spanned<String>, errors: &mut Vec<ConfigError>) {
     if let Err(e) = s.value.parse::<Selector>() {
         let mut err = err_at(
@@ -618,6 +686,13 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                     format!("slo_burn detector {:?}: {p}", d.name.value),
                 ));
             }
+        }
+        for p in multivariate_problems(&d.kind) {
+            errors.push(err_at(
+                file,
+                &d.name,
+                format!("multivariate detector {:?}: {p}", d.name.value),
+            ));
         }
     }
     for (at, message) in c.auth.check() {

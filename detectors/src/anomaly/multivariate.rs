@@ -15,6 +15,7 @@ use crate::Millis;
 
 /// Parameters of [`Multivariate`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct MultivariateConfig {
     /// Recent normal rows kept to train on (bounds memory). At least 2.
