@@ -11,7 +11,7 @@ use medic_detectors::State;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::SharedClock;
-use crate::detectors::{Bound, Change, DetectorConfig, DetectorKind};
+use crate::detectors::{Bound, Change, DetectorConfig};
 use crate::incidents::flapping::{Flapping, FlappingConfig, Resolve};
 use crate::incidents::{Incident, IncidentState};
 use crate::incidents::{fingerprint, labels_text};
@@ -45,7 +45,7 @@ pub enum Command {
 
 /// Load the learnt states saved for this detector and configuration.
 fn restore(mut b: Bound, store: &dyn Store) -> Bound {
-    if let DetectorKind::Anomaly { .. } = b.config.kind {
+    if b.learns() {
         let states = store
             .load_model_states(b.name(), &b.config_fingerprint())
             .unwrap_or_default();

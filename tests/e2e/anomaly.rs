@@ -32,12 +32,5 @@ fn anomaly_detector_opens_an_incident_with_its_evidence_and_keeps_its_state() {
     assert_eq!(opened["model"], "auto");
 
     // A graceful restart saves the learnt state, and the new process restores it.
-    let port = m.port();
-    m.stop();
-    let m2 = Medic::restart_in(&dir.0, port);
-    wait_for(Duration::from_secs(10), "restored state in the log", || {
-        m2.log()
-            .contains("restored learnt model states")
-            .then_some(())
-    });
+    let _restarted = m.restart_restoring_models();
 }

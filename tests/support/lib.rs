@@ -158,6 +158,22 @@ impl Medic {
         m
     }
 
+    /// Stop gracefully (which saves learnt model states) and start a new
+    /// process in the same directory, on the same port; waits until it has
+    /// restored the saved states. Keep this one until the new one is
+    /// dropped, as with [`Medic::restart_in`].
+    pub fn restart_restoring_models(&mut self) -> Medic {
+        let port = self.port();
+        self.stop();
+        let m = Medic::restart_in(&self.dir, port);
+        wait_for(Duration::from_secs(10), "restored state in the log", || {
+            m.log()
+                .contains("restored learnt model states")
+                .then_some(())
+        });
+        m
+    }
+
     /// The daemon's pid.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)

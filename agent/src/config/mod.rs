@@ -197,13 +197,21 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
             .unwrap_or_else(|| first.trim_start_matches("error: ").to_string());
         let rest: Vec<&str> = lines.collect();
         // With `kind:`-tagged sections the library reports the end of the
-        // section; point at the `kind:` line that names the unknown variant.
-        let (line, column) = match message
-            .strip_prefix("unknown variant `")
-            .and_then(|m| m.split_once('`'))
-        {
-            Some((variant, _)) => locate_kind(text, variant, line).unwrap_or((line, column)),
-            None => (line, column),
+        // section; point at the `kind:` line that names the unknown variant,
+        // and at an unknown field's own line (the nearest key of that name
+        // at or above the reported end).
+        let quoted = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|m| m.split_once('`'))
+                .map(|(name, _)| name)
+        };
+        let (line, column) = if let Some(variant) = quoted("unknown variant `") {
+            locate_kind(text, variant, line).unwrap_or((line, column))
+        } else if let Some(field) = quoted("unknown field `") {
+            locate_key(text, field, line).unwrap_or((line, column))
+        } else {
+            (line, column)
         };
         let snippet = (!rest.is_empty()).then(|| {
             rest.join("\n")
@@ -288,6 +296,22 @@ fn locate_kind(text: &str, variant: &str, line: u64) -> Option<(u64, u64)> {
         }
     }
     best
+}
+
+/// The nearest line at or above `line` where `key` is written as a block
+/// mapping key (`key:` or `- key:`), with its column; `None` when `line`
+/// itself has it (a flow mapping: the library's place is right).
+fn locate_key(text: &str, key: &str, line: u64) -> Option<(u64, u64)> {
+    let lines: Vec<&str> = text.lines().take(line as usize).collect();
+    if lines.last()?.contains(&format!("{key}:")) {
+        return None;
+    }
+    lines.iter().enumerate().rev().find_map(|(i, l)| {
+        let t = l.trim_start().trim_start_matches("- ");
+        let rest = t.strip_prefix(key)?;
+        rest.starts_with(':')
+            .then(|| (i as u64 + 1, (l.len() - t.len()) as u64 + 1))
+    })
 }
 
 /// Runbook files in a directory, in name order. Files ending in `.test.yaml`
@@ -392,6 +416,74 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     } else {
         Err(ConfigErrors(errors))
     }
+}
+
+/// What is wrong with a `multivariate` detector's settings (nothing for
+/// other kinds).
+fn multivariate_problems(kind: &crate::detectors::DetectorKind) -> Vec<String> {
+    let crate::detectors::DetectorKind::Multivariate {
+        metrics,
+        rate,
+        step,
+        threshold,
+        clear,
+        pca,
+        ..
+    } = kind
+    else {
+        return Vec::new();
+    };
+    let names = || metrics.keys().cloned().collect::<Vec<_>>().join(", ");
+    // NaN is within nothing.
+    let within = |v: f64, lo: f64, hi: f64| v > lo && v <= hi;
+    let mut p = Vec::new();
+    if metrics.len() < 2 {
+        p.push(format!(
+            "needs at least 2 metrics (it judges how they move together); it has {} ({})",
+            metrics.len(),
+            names()
+        ));
+    }
+    for r in rate.iter().filter(|r| !metrics.contains_key(*r)) {
+        p.push(format!(
+            "rate: {r:?} is not one of its metrics ({})",
+            names()
+        ));
+    }
+    if step.millis() <= 0 {
+        p.push("step must be more than 0, e.g. 10s".into());
+    }
+    if !within(*threshold, 0.0, 1.0) {
+        p.push("threshold must be in (0, 1]".into());
+    }
+    if clear.is_some_and(|c| !(0.0..=*threshold).contains(&c)) {
+        p.push("clear must be between 0 and threshold".into());
+    }
+    if pca.min_train < 2 || pca.min_train > pca.reservoir {
+        p.push(format!(
+            "pca.min_train (the warm-up) must be at least 2 rows and at most pca.reservoir ({})",
+            pca.reservoir
+        ));
+    }
+    if pca.refit_every == 0 || pca.max_components == 0 {
+        p.push("pca.refit_every and pca.max_components must be at least 1".into());
+    }
+    if !within(pca.variance, 0.0, 1.0) {
+        p.push("pca.variance must be in (0, 1]".into());
+    }
+    if !within(pca.quantile, 0.0, 1.0) || pca.quantile == 1.0 {
+        p.push("pca.quantile must be between 0 and 1 (exclusive)".into());
+    }
+    if !within(pca.normal_below, 0.0, 1.0) {
+        p.push("pca.normal_below must be in (0, 1]".into());
+    }
+    if !within(pca.z_half, 0.0, f64::MAX) {
+        p.push("pca.z_half must be more than 0".into());
+    }
+    if !(pca.min_scale >= 0.0 && pca.min_scale.is_finite()) {
+        p.push("pca.min_scale must be 0 or more".into());
+    }
+    p
 }
 
 fn check_selector(file: &Path, s: &Spanned<String>, errors: &mut Vec<ConfigError>) {
@@ -594,6 +686,13 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                     format!("slo_burn detector {:?}: {p}", d.name.value),
                 ));
             }
+        }
+        for p in multivariate_problems(&d.kind) {
+            errors.push(err_at(
+                file,
+                &d.name,
+                format!("multivariate detector {:?}: {p}", d.name.value),
+            ));
         }
     }
     for (at, message) in c.auth.check() {

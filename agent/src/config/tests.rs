@@ -93,7 +93,8 @@ fn unknown_field_names_line_and_column() {
     let (_d, p) = setup("unknown", &bad, &[]);
     let e = only_error(&p);
     assert!(e.message.contains("timout_typo"), "{e}");
-    assert_eq!((e.line, e.column), (17, 5), "{e}");
+    // Its own line, not the end of its `kind:`-tagged section (17).
+    assert_eq!((e.line, e.column), (16, 5), "{e}");
 }
 
 #[test]
@@ -531,4 +532,57 @@ fn the_leader_lease_timing_rule_is_enforced_per_step() {
         e.contains("whole seconds") && e.contains("no time to act"),
         "{e}"
     );
+}
+
+const MULTIVARIATE: &str = r#"  - name: api-shape
+    kind: multivariate
+    metrics:
+      latency: 'http_request_duration_seconds_sum{job="api"}'
+      errors: 'http_errors_total{job="api"}'
+    rate: [latency, errors]
+    by: [job, instance]
+    step: 10s
+    pca: {reservoir: 256, variance: 0.95}
+"#;
+
+#[test]
+fn a_multivariate_detector_loads_and_its_mistakes_point_at_it() {
+    let good = format!("{GOOD}{MULTIVARIATE}");
+    let (_d, p) = setup("mv-good", &good, &[]);
+    load(&p).unwrap_or_else(|e| panic!("{e}"));
+
+    // Detector on line 17: one metric, a rate of no metric, step 0, a
+    // warm-up longer than the reservoir, a bad selector.
+    let bad = good
+        .replace("      errors: 'http_errors_total{job=\"api\"}'\n", "")
+        .replace("step: 10s", "step: 0s")
+        .replace("{job=\"api\"}'", "{job=~\"(\"}'")
+        .replace("pca: {", "pca: {min_train: 300, ");
+    let (_d, p) = setup("mv-bad", &bad, &[]);
+    let e = load(&p).unwrap_err().to_string();
+    for needle in [
+        "needs at least 2 metrics (it judges how they move together); it has 1 (latency)",
+        "rate: \"errors\" is not one of its metrics (latency)",
+        "step must be more than 0",
+        "pca.min_train (the warm-up) must be at least 2 rows and at most pca.reservoir (256)",
+    ] {
+        assert_on_line(&e, needle, 17);
+    }
+    assert_on_line(&e, "invalid series selector", 20);
+
+    // Unknown settings, in the detector and in `pca:`.
+    let typo = good.replace("step: 10s", "stepp: 10s");
+    let (_d, p) = setup("mv-typo", &typo, &[]);
+    let e = only_error(&p);
+    assert!(e.message.contains("stepp"), "{e}");
+    assert_eq!(
+        (e.line, e.column),
+        (24, 5),
+        "at the key, not the section's end: {e}"
+    );
+    let typo = good.replace("variance: 0.95", "varaince: 0.95");
+    let (_d, p) = setup("mv-pca-typo", &typo, &[]);
+    let e = only_error(&p);
+    assert!(e.message.contains("varaince"), "{e}");
+    assert_eq!(e.line, 25, "{e}");
 }

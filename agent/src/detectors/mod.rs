@@ -5,11 +5,12 @@
 //! set, and reports state changes. It owns no clock: time arrives with batches
 //! and ticks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use medic_detectors::anomaly::{
-    ContextualConfig, Direction, Ensemble, EnsembleConfig, Model, Score, SeasonalConfig,
+    ContextualConfig, Direction, Ensemble, EnsembleConfig, Model, MultivariateConfig, Score,
+    SeasonalConfig,
 };
 use medic_detectors::{
     BurnRule, Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, Heartbeat,
@@ -23,6 +24,9 @@ use crate::config::spanned::Spanned;
 use crate::series::key::{CompactLabels, KeyMap, KeySet, labels_key};
 use crate::series::selector::Selector;
 use crate::series::{Batch, Labels, Millis};
+
+mod multivariate;
+use multivariate::{Metric, MultivariateBinding};
 
 /// How bad an incident from this detector is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema, Default)]
@@ -169,6 +173,45 @@ pub enum DetectorKind {
         #[serde(default = "default_anomaly_suppress")]
         suppress: usize,
     },
+    /// Multivariate anomaly over several metrics of one service: a PCA
+    /// model per `by` group learns how the metrics move together and scores
+    /// a row of their values every `step` (squared prediction error: a
+    /// broken correlation, though each metric stays in its usual range;
+    /// Hotelling's T²: all of them together too far), naming the metrics at
+    /// fault.
+    Multivariate {
+        /// The metrics of a row, by a name of your choice: name → series
+        /// selector. At least 2. When a selector matches several series of
+        /// a group (one per status code, say), their values are summed.
+        metrics: BTreeMap<String, Spanned<String>>,
+        /// Metrics that are counters: the row takes their per-second rate
+        /// over the last step (a decrease counts as a reset from 0), as a
+        /// raw counter only grows and says nothing of how the service is.
+        #[serde(default)]
+        rate: Vec<String>,
+        /// Labels that identify one service: one model, one incident
+        /// (default: job, instance). Every metric's series must carry them.
+        #[serde(default = "default_by")]
+        by: Vec<String>,
+        /// A row is judged every step, from each metric's latest value (or
+        /// rate) of the last two steps; a row missing a metric is skipped.
+        /// At least the scrape interval of the metrics.
+        #[serde(default = "default_multivariate_step")]
+        step: Duration,
+        /// Fire when the row's score (0..1) is at least this.
+        #[serde(default = "default_anomaly_threshold")]
+        threshold: f64,
+        /// Clear when the score is below this (default: threshold).
+        #[serde(default)]
+        clear: Option<f64>,
+        /// The score must stay high this long (minimum duration).
+        #[serde(default, rename = "for")]
+        hold: Duration,
+        /// The PCA model, one per group (the defaults suit most services;
+        /// `min_train` is the warm-up, in rows).
+        #[serde(default)]
+        pca: MultivariateConfig,
+    },
     /// No successful probe (sample value ≠ 0), or no fresh sample, within a timeout.
     Heartbeat {
         /// Series selector, e.g. `probe_success{job="web"}` or `up{job="app"}`.
@@ -201,6 +244,9 @@ fn default_anomaly_warm_up() -> usize {
 }
 fn default_anomaly_suppress() -> usize {
     10
+}
+fn default_multivariate_step() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// The model of an `anomaly` detector.
@@ -331,6 +377,7 @@ impl DetectorKind {
                 total,
                 ..
             } => errors.iter().chain(good.iter()).chain([total]).collect(),
+            DetectorKind::Multivariate { metrics, .. } => metrics.values().collect(),
         }
     }
     /// Kind name as written in YAML.
@@ -340,6 +387,7 @@ impl DetectorKind {
             DetectorKind::ErrorRate { .. } => "error_rate",
             DetectorKind::SloBurn { .. } => "slo_burn",
             DetectorKind::Anomaly { .. } => "anomaly",
+            DetectorKind::Multivariate { .. } => "multivariate",
             DetectorKind::Heartbeat { .. } => "heartbeat",
         }
     }
@@ -401,6 +449,8 @@ enum Machines {
         // over its score.
         by_series: HashMap<Labels, (Ensemble, Threshold)>,
     },
+    /// Boxed: its configuration makes it the largest variant.
+    Multivariate(Box<MultivariateBinding>),
 }
 
 /// One configured detector with its per-label-set state machines.
@@ -408,6 +458,19 @@ pub struct Bound {
     /// The configuration it was built from (to keep state across reloads when unchanged).
     pub config: DetectorConfig,
     machines: Machines,
+}
+
+/// The lifecycle over a score in [0, 1]: fires when the score is at least
+/// `threshold` for `hold`, clears below `clear` (default: threshold).
+fn score_lifecycle(threshold: f64, clear: Option<f64>, hold: Duration) -> ThresholdConfig {
+    ThresholdConfig {
+        comparison: Comparison::Above,
+        // "at least": a score equal to the threshold fires.
+        value: threshold - f64::EPSILON,
+        hold_ms: hold.millis(),
+        clear_value: clear.map(|c| c - f64::EPSILON),
+        clear_hold_ms: 0,
+    }
 }
 
 fn parse_sel(s: &Spanned<String>) -> Selector {
@@ -520,16 +583,32 @@ impl Bound {
                     *warm_up,
                     *suppress,
                 )),
-                cfg: ThresholdConfig {
-                    comparison: Comparison::Above,
-                    // "at least": a score equal to the threshold fires.
-                    value: threshold - f64::EPSILON,
-                    hold_ms: hold.millis(),
-                    clear_value: clear.map(|c| c - f64::EPSILON),
-                    clear_hold_ms: 0,
-                },
+                cfg: score_lifecycle(*threshold, *clear, *hold),
                 by_series: HashMap::new(),
             },
+            DetectorKind::Multivariate {
+                metrics,
+                rate,
+                by,
+                step,
+                threshold,
+                clear,
+                hold,
+                pca,
+            } => Machines::Multivariate(Box::new(MultivariateBinding::new(
+                metrics
+                    .iter()
+                    .map(|(name, series)| Metric {
+                        name: name.clone(),
+                        selector: parse_sel(series),
+                        rate: rate.contains(name),
+                    })
+                    .collect(),
+                by.clone(),
+                step.millis(),
+                *pca,
+                score_lifecycle(*threshold, *clear, *hold),
+            ))),
             DetectorKind::Heartbeat {
                 series,
                 timeout,
@@ -557,30 +636,44 @@ impl Bound {
         crate::incidents::fingerprint(&text, &Labels::new())
     }
 
-    /// Learnt model states to save (anomaly detectors; empty otherwise).
+    /// Whether it learns: its learnt state is saved to the store and
+    /// restored at start (anomaly and multivariate detectors).
+    pub fn learns(&self) -> bool {
+        matches!(
+            self.machines,
+            Machines::Anomaly { .. } | Machines::Multivariate(_)
+        )
+    }
+
+    /// Learnt model states to save, per series or group (empty unless it
+    /// [`learns`](Self::learns)).
     pub fn model_states(&self) -> Vec<(Labels, String)> {
         match &self.machines {
             Machines::Anomaly { by_series, .. } => by_series
                 .iter()
                 .filter_map(|(l, (m, _))| Some((l.clone(), serde_json::to_string(m).ok()?)))
                 .collect(),
+            Machines::Multivariate(b) => b.model_states(),
             _ => Vec::new(),
         }
     }
 
     /// Restore saved model states; answers how many were usable.
     pub fn restore_model_states(&mut self, states: Vec<(Labels, String)>) -> usize {
-        let Machines::Anomaly { by_series, cfg, .. } = &mut self.machines else {
-            return 0;
-        };
-        let mut n = 0;
-        for (l, text) in states {
-            if let Ok(m) = serde_json::from_str::<Ensemble>(&text) {
-                by_series.insert(l, (m, Threshold::new(cfg.clone())));
-                n += 1;
+        match &mut self.machines {
+            Machines::Anomaly { by_series, cfg, .. } => {
+                let mut n = 0;
+                for (l, text) in states {
+                    if let Ok(m) = serde_json::from_str::<Ensemble>(&text) {
+                        by_series.insert(l, (m, Threshold::new(cfg.clone())));
+                        n += 1;
+                    }
+                }
+                n
             }
+            Machines::Multivariate(b) => b.restore_model_states(states),
+            _ => 0,
         }
-        n
     }
 
     /// Whether this detector reads the series.
@@ -592,6 +685,7 @@ impl Bound {
             Machines::ErrorRate { errors, total, .. } => {
                 errors.matches(name, labels) || total.matches(name, labels)
             }
+            Machines::Multivariate(b) => b.selects(name, labels),
         }
     }
 
@@ -774,6 +868,7 @@ impl Bound {
                     });
                 }
             }
+            Machines::Multivariate(b) => return b.observe(&name, batch),
             Machines::Heartbeat {
                 selector,
                 cfg,
@@ -834,6 +929,7 @@ impl Bound {
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
             Machines::Anomaly { by_series, .. } => by_series.get(labels).map(|(_, m)| m.state()),
+            Machines::Multivariate(b) => b.state(labels),
         }
     }
 }
@@ -923,6 +1019,7 @@ fn anomaly_reason(s: &Score, threshold: f64) -> String {
     )
 }
 
+/// A number for a sentence: at most three decimals.
 fn trim(v: f64) -> String {
     if v.is_finite() {
         let r = (v * 1000.0).round() / 1000.0;

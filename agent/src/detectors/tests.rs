@@ -1,13 +1,13 @@
 use super::*;
 use crate::series::Sample;
 
-fn cfg(yaml: &str) -> DetectorConfig {
+pub(super) fn cfg(yaml: &str) -> DetectorConfig {
     serde_saphyr::from_str(yaml).unwrap()
 }
 
-type Spec<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+pub(super) type Spec<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
 
-fn batch(at: Millis, samples: &[Spec<'_>]) -> Batch {
+pub(super) fn batch(at: Millis, samples: &[Spec<'_>]) -> Batch {
     Batch {
         source: "s".into(),
         target: "t".into(),

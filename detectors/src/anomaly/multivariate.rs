@@ -15,6 +15,7 @@ use crate::Millis;
 
 /// Parameters of [`Multivariate`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct MultivariateConfig {
     /// Recent normal rows kept to train on (bounds memory). At least 2.
@@ -74,6 +75,12 @@ pub struct MultiScore {
     /// 1, or all 0 when there is nothing to explain): which metric is at
     /// fault.
     pub contributions: Vec<f64>,
+    /// What each metric's contribution is measured against, in the
+    /// metric's own units: when SPE is the larger statistic, the row
+    /// reconstructed from the principal subspace (the value the other
+    /// metrics' learnt correlation predicts); when T² is, the centre of
+    /// the training rows. NaN while warming up.
+    pub expected: Vec<f64>,
     /// True while the model has too little history to judge; the score is
     /// then 0.
     pub warming_up: bool,
@@ -199,6 +206,7 @@ impl Multivariate {
             spe: 0.0,
             t2: 0.0,
             contributions: vec![0.0; d],
+            expected: vec![f64::NAN; d],
             warming_up,
         };
         if row.len() != d || d == 0 {
@@ -360,11 +368,12 @@ impl Fitted {
         let t2 = self.t2(&scores);
         let spe_stat = (spe / self.spe_ref).sqrt();
         let t2_stat = (t2 / self.t2_ref).sqrt();
-        let parts: Vec<f64> = if spe_stat >= t2_stat {
-            residual.iter().map(|e| e * e).collect()
-        } else {
-            c.iter().map(|e| e * e).collect()
-        };
+        // The deviation each metric's share measures, standardised.
+        let off = if spe_stat >= t2_stat { &residual } else { &c };
+        let parts: Vec<f64> = off.iter().map(|e| e * e).collect();
+        let expected = (0..c.len())
+            .map(|j| self.center[j] + self.scale[j] * (c[j] + self.mean[j] - off[j]))
+            .collect();
         let sum: f64 = parts.iter().sum();
         let contributions = if sum > 0.0 && sum.is_finite() {
             parts.iter().map(|p| p / sum).collect()
@@ -376,6 +385,7 @@ impl Fitted {
             spe,
             t2,
             contributions,
+            expected,
             warming_up: false,
         }
     }

@@ -110,3 +110,48 @@ fn constant_metrics_do_not_break_the_fit() {
     let s = m.observe(401_000, &[r[0], 5.0, r[1], 1.0]);
     assert!(s.score > 0.9 && s.contributions[3] > 0.5, "{s:?}");
 }
+
+/// `expected` is what each contribution is measured against: the shares
+/// are the squared standardised distances of the row from it.
+#[test]
+fn contributions_are_the_distances_from_expected() {
+    let mut m = trained(1000);
+    let mut broken = row(1000);
+    broken[1] = 40.0 - broken[1];
+    let mut jump = row(1001);
+    jump[2] += 30.0;
+    for (i, r) in [row(999), broken, jump].iter().enumerate() {
+        let scale = m.fitted.as_ref().unwrap().scale.clone();
+        let s = m.observe(1_000_000 + i as Millis, r);
+        let parts: Vec<f64> = (0..3)
+            .map(|j| ((r[j] - s.expected[j]) / scale[j]).powi(2))
+            .collect();
+        let sum: f64 = parts.iter().sum();
+        for (p, c) in parts.iter().zip(&s.contributions) {
+            assert!((p / sum - c).abs() < 1e-9, "{s:?}");
+        }
+    }
+}
+
+#[test]
+fn expected_says_what_the_row_should_have_been() {
+    let mut m = trained(1000);
+    assert!(m.observe(0, &row(0)).expected.iter().all(|e| e.is_finite()));
+    let fresh = Multivariate::new(MultivariateConfig::default()).observe(0, &row(0));
+    assert!(fresh.expected.iter().all(|e| e.is_nan()));
+
+    // b off its pairing with a: the expectation is nearer the pairing.
+    let mut r = row(1000);
+    r[1] = 40.0 - r[1];
+    let s = m.observe(1_000_000, &r);
+    let pairing = 2.0 * r[0];
+    assert!(
+        (s.expected[1] - pairing).abs() < (r[1] - pairing).abs(),
+        "{s:?}"
+    );
+    // c jumped by 30: it was expected near its usual 100.
+    let mut r = row(1001);
+    r[2] += 30.0;
+    let s = m.observe(1_001_000, &r);
+    assert!((s.expected[2] - 100.0).abs() < 5.0, "{s:?}");
+}
