@@ -4,7 +4,8 @@
 // Environment:
 //   MEDIC_URL   the node's base URL
 //   SHOT        where the screenshot goes
-// Prints one JSON line: the banner's text and the rows listed; exits
+// Prints one JSON line: the banner's text, the rows listed and the spooled
+// events' rows; exits
 // non-zero when the banner does not show or the page fails.
 'use strict';
 
@@ -18,9 +19,12 @@ run('degraded console test', async (browser) => {
   await page.goto(process.env.MEDIC_URL + '/');
   await page.waitForSelector('body[data-ready="1"]');
   await page.waitForSelector('#degraded:not([hidden])');
+  // What this node spooled: listed as rows under the banner.
+  await page.waitForSelector('#spooled:not([hidden]) #spool-rows tr');
   const seen = {
     banner: await page.locator('#degraded').innerText(),
     rows: await page.locator('#rows .tr').count(),
+    spooled: await page.locator('#spool-rows tr').allInnerTexts(),
   };
   if (process.env.SHOT) await page.screenshot({ path: process.env.SHOT });
   if (problems.length) throw new Error(problems.join('\n'));

@@ -322,6 +322,16 @@ fn three_nodes_act_once_through_a_leader_crash_a_lost_member_and_lost_quorum() {
         "{seen}"
     );
     assert!(seen["rows"].as_u64().unwrap() >= 1, "{seen}");
+    // The spooled incident is listed as a row, with where its notification
+    // stands (pending or sent, by now).
+    let spooled = seen["spooled"].as_array().expect("spooled rows");
+    assert!(
+        spooled.iter().any(|r| {
+            let r = r.as_str().unwrap_or("");
+            r.contains("opened") && r.contains("dark") && r.contains("hook: ")
+        }),
+        "{seen}"
+    );
 
     // 4. Quorum returns: the spooled incident reaches the store and gets
     // its runbook; a new incident gets its runbook too.

@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::series::now_millis;
 use crate::services::Supervisor;
-use crate::stores::{IncidentFilter, Store, StoreError};
+use crate::stores::{IncidentFilter, Store, StoreError, StoreResult};
 use crate::telemetry::Metrics;
 
 /// A reload request: answered with the outcome (error text on failure).
@@ -86,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/silences/{id}", delete(oncall::expire_silence))
         .route("/api/v1/services", get(services))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/spool", get(spool))
         .route("/api/v1/series", get(series))
         .route("/api/v1/reload", post(reload))
         .merge(console::api_routes())
@@ -145,6 +146,42 @@ async fn status(State(s): State<ApiState>) -> Response {
         "spool": spool,
     }))
     .into_response()
+}
+
+/// `GET /api/v1/spool`: what this node saw while the store was out of
+/// reach and has not yet replayed into it (degraded mode; `store: etcd`
+/// only), oldest first, with where each notification stands. Each node
+/// has its own spool: this lists this node's.
+async fn spool(State(s): State<ApiState>) -> Response {
+    let Some(sp) = s.spool.as_ref() else {
+        return Json(json!({ "events": [] })).into_response();
+    };
+    let listed = sp.unflushed().and_then(|events| {
+        events
+            .into_iter()
+            .map(|e| {
+                let sends = sp.sends_of(e.id)?;
+                Ok(json!({
+                    "id": e.id,
+                    "event": e.event,
+                    "fingerprint": e.fingerprint,
+                    "detector": e.incident.detector,
+                    "labels": e.incident.labels,
+                    "severity": e.incident.severity,
+                    "summary": e.incident.summary,
+                    "spooled_at": e.created_at,
+                    "notifications": sends
+                        .into_iter()
+                        .map(|(notifier, state)| json!({"notifier": notifier, "state": state}))
+                        .collect::<Vec<_>>(),
+                }))
+            })
+            .collect::<StoreResult<Vec<_>>>()
+    });
+    match listed {
+        Ok(events) => Json(json!({ "events": events })).into_response(),
+        Err(e) => store_error(e),
+    }
 }
 
 async fn metrics(State(s): State<ApiState>) -> Response {

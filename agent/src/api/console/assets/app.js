@@ -224,10 +224,31 @@
       } else {
         el.hidden = true;
       }
+      if (s.spool && s.spool.events_not_in_store > 0) await loadSpool();
+      else $('spooled').hidden = true;
     } catch (e) {
       // 401/403 are the token prompt's; anything else shows in the list.
       el.hidden = true;
+      $('spooled').hidden = true;
     }
+  }
+
+  // What this node spooled while the store was out of reach: each event
+  // and where its notifications stand.
+  async function loadSpool() {
+    const events = (await api('/api/v1/spool')).data.events || [];
+    let h = '';
+    for (const e of events) {
+      const sends = (e.notifications || [])
+        .map((n) => `<span class="send ${cls(n.state)}">${esc(n.notifier)}: ${esc(n.state)}</span>`)
+        .join(' ') || '<span class="muted">none planned yet</span>';
+      h += `<tr class="sr"><td><span class="badge st-${e.event === 'opened' ? 'firing' : 'resolved'}">${esc(e.event)}</span></td>` +
+        `<td class="sev sev-${cls(e.severity)}">${esc(e.severity)}</td>` +
+        `<td>${esc(e.detector)}</td><td>${labelsHtml(e.labels)}</td>` +
+        `<td>${timeCell(e.spooled_at)}</td><td>${sends}</td></tr>`;
+    }
+    $('spool-rows').innerHTML = h;
+    $('spooled').hidden = events.length === 0;
   }
   function tick() {
     // A hidden tab does not poll; it refreshes when shown again.
