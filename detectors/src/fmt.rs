@@ -23,6 +23,21 @@ pub(crate) fn dur(ms: Millis) -> String {
     }
 }
 
+/// A span ahead for people: `3h 29m`, `12m 5s`, or [`dur`] under a minute
+/// (rounded down to the unit shown last).
+pub(crate) fn eta(ms: Millis) -> String {
+    if ms < 60_000 {
+        return dur(ms);
+    }
+    let s = ms / 1000;
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m {}s", s % 60),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
 fn trim(s: String) -> String {
     if s.contains('.') {
         let t = s.trim_end_matches('0').trim_end_matches('.');

@@ -367,10 +367,10 @@ impl Forecast {
             (Some(0), _, _) => format!("trend {level} is already past {limit}"),
             (Some(eta), earliest, latest) => format!(
                 "trend {level} at {trend} reaches {limit} in {} (between {} and {}), horizon {}",
-                fmt::dur(eta),
-                earliest.map_or("?".to_owned(), fmt::dur),
-                latest.map_or("never".to_owned(), fmt::dur),
-                fmt::dur(self.cfg.horizon_ms)
+                fmt::eta(eta),
+                earliest.map_or("?".to_owned(), fmt::eta),
+                latest.map_or("never".to_owned(), fmt::eta),
+                fmt::eta(self.cfg.horizon_ms)
             ),
             (None, _, _) => format!("trend {level} at {trend} is not heading for {limit}"),
         }

@@ -418,6 +418,42 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigErrors> {
     }
 }
 
+/// What is wrong with a `forecast` detector's settings (nothing for other kinds).
+fn forecast_problems(kind: &crate::detectors::DetectorKind) -> Vec<&'static str> {
+    let crate::detectors::DetectorKind::Forecast {
+        above,
+        below,
+        horizon,
+        window,
+        clear_horizon,
+        min_points,
+        ..
+    } = kind
+    else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    if above.is_some() == below.is_some() {
+        problems.push("needs exactly one of `above` or `below`");
+    }
+    if above.or(*below).is_some_and(|v| !v.is_finite()) {
+        problems.push("the limit must be a finite number");
+    }
+    if horizon.millis() <= 0 {
+        problems.push("horizon must be more than 0");
+    }
+    if window.millis() < 32 {
+        problems.push("window must be at least 32 ms (it is divided into 32 slots)");
+    }
+    if clear_horizon.is_some_and(|c| c.millis() < horizon.millis()) {
+        problems.push("clear_horizon must be at least horizon");
+    }
+    if !(2..=32).contains(min_points) {
+        problems.push("min_points must be between 2 and 32");
+    }
+    problems
+}
+
 /// What is wrong with a `multivariate` detector's settings (nothing for
 /// other kinds).
 fn multivariate_problems(kind: &crate::detectors::DetectorKind) -> Vec<String> {
@@ -639,6 +675,13 @@ fn validate(l: &Loaded) -> Vec<ConfigError> {
                     "threshold detector {:?} needs exactly one of `above` or `below`",
                     d.name.value
                 ),
+            ));
+        }
+        for p in forecast_problems(&d.kind) {
+            errors.push(err_at(
+                file,
+                &d.name,
+                format!("forecast detector {:?}: {p}", d.name.value),
             ));
         }
         if let crate::detectors::DetectorKind::ErrorRate { max_ratio, .. } = &d.kind

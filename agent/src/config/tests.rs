@@ -586,3 +586,54 @@ fn a_multivariate_detector_loads_and_its_mistakes_point_at_it() {
     assert!(e.message.contains("varaince"), "{e}");
     assert_eq!(e.line, 25, "{e}");
 }
+
+const FORECAST: &str = r#"  - name: disk-full
+    kind: forecast
+    series: 'disk_used_percent{volume="/data"}'
+    above: 95
+    horizon: 4h
+"#;
+
+#[test]
+fn a_forecast_detector_loads_and_its_mistakes_point_at_it() {
+    let good = format!("{GOOD}{FORECAST}");
+    let (_d, p) = setup("fc-good", &good, &[]);
+    load(&p).unwrap_or_else(|e| panic!("{e}"));
+
+    // Detector on line 17: both limits, a zero horizon, a clear horizon
+    // inside it, too few slots to fit a line.
+    let bad = good.replace(
+        "    horizon: 4h\n",
+        "    below: 5\n    horizon: 0s\n    clear_horizon: 1h\n    min_points: 1\n",
+    );
+    let (_d, p) = setup("fc-bad", &bad, &[]);
+    let e = load(&p).unwrap_err().to_string();
+    for needle in [
+        "forecast detector \"disk-full\": needs exactly one of `above` or `below`",
+        "horizon must be more than 0",
+        "min_points must be between 2 and 32",
+    ] {
+        assert_on_line(&e, needle, 17);
+    }
+    let bad = good.replace(
+        "    horizon: 4h\n",
+        "    horizon: 4h\n    clear_horizon: 1h\n",
+    );
+    let (_d, p) = setup("fc-clear", &bad, &[]);
+    let e = load(&p).unwrap_err().to_string();
+    assert_on_line(&e, "clear_horizon must be at least horizon", 17);
+
+    // The horizon is required; unknown settings point at their line.
+    let missing = good.replace("    horizon: 4h\n", "");
+    let (_d, p) = setup("fc-missing", &missing, &[]);
+    assert!(
+        only_error(&p).message.contains("horizon"),
+        "{}",
+        only_error(&p)
+    );
+    let typo = good.replace("horizon: 4h", "horizont: 4h");
+    let (_d, p) = setup("fc-typo", &typo, &[]);
+    let e = only_error(&p);
+    assert!(e.message.contains("horizont"), "{e}");
+    assert_eq!(e.line, 21, "{e}");
+}

@@ -13,8 +13,8 @@ use medic_detectors::anomaly::{
     SeasonalConfig,
 };
 use medic_detectors::{
-    BurnRule, Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, Heartbeat,
-    HeartbeatConfig, SloBurn, SloBurnConfig, State, Threshold, ThresholdConfig,
+    BurnRule, Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, ForecastConfig,
+    Heartbeat, HeartbeatConfig, SloBurn, SloBurnConfig, State, Threshold, ThresholdConfig,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,9 @@ use crate::series::key::{CompactLabels, KeyMap, KeySet, labels_key};
 use crate::series::selector::Selector;
 use crate::series::{Batch, Labels, Millis};
 
+mod forecast;
 mod multivariate;
+use forecast::ForecastBinding;
 use multivariate::{Metric, MultivariateBinding};
 
 /// How bad an incident from this detector is.
@@ -212,6 +214,40 @@ pub enum DetectorKind {
         #[serde(default)]
         pca: MultivariateConfig,
     },
+    /// A trend heading for a limit ("disk full in 4 h"): a robust
+    /// (Theil–Sen) line through each selected series' recent values fires
+    /// when it is predicted to cross `above` (or `below`) within `horizon`,
+    /// before anything has broken.
+    Forecast {
+        /// Series selector, e.g. `node_filesystem_avail_bytes{mountpoint="/"}`.
+        series: Spanned<String>,
+        /// The limit a rising series must not reach (e.g. 95 for a % used).
+        #[serde(default)]
+        above: Option<f64>,
+        /// The limit a falling series must not reach (e.g. 0 bytes free).
+        #[serde(default)]
+        below: Option<f64>,
+        /// Fire when the crossing is predicted at most this far ahead.
+        horizon: Duration,
+        /// The trend is fitted over this much recent time (32 slots of it).
+        #[serde(default = "default_forecast_window")]
+        window: Duration,
+        /// The prediction must stay within the horizon this long before
+        /// firing (one noisy hour does not page).
+        #[serde(default = "default_forecast_hold", rename = "for")]
+        hold: Duration,
+        /// Clear only when the crossing is predicted further than this
+        /// (hysteresis; default and minimum: `horizon`).
+        #[serde(default)]
+        clear_horizon: Option<Duration>,
+        /// The clear condition must hold this long.
+        #[serde(default = "default_forecast_hold")]
+        clear_for: Duration,
+        /// Slots of `window` with values needed before any prediction (the
+        /// warm-up; at least 2 of the 32).
+        #[serde(default = "default_forecast_min_points")]
+        min_points: usize,
+    },
     /// No successful probe (sample value ≠ 0), or no fresh sample, within a timeout.
     Heartbeat {
         /// Series selector, e.g. `probe_success{job="web"}` or `up{job="app"}`.
@@ -226,6 +262,15 @@ pub enum DetectorKind {
 
 fn default_by() -> Vec<String> {
     vec!["job".into(), "instance".into()]
+}
+fn default_forecast_window() -> Duration {
+    Duration::from_secs(2 * 3600)
+}
+fn default_forecast_hold() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_forecast_min_points() -> usize {
+    8
 }
 fn default_window() -> Duration {
     Duration::from_secs(60)
@@ -369,7 +414,8 @@ impl DetectorKind {
         match self {
             DetectorKind::Threshold { series, .. }
             | DetectorKind::Heartbeat { series, .. }
-            | DetectorKind::Anomaly { series, .. } => vec![series],
+            | DetectorKind::Anomaly { series, .. }
+            | DetectorKind::Forecast { series, .. } => vec![series],
             DetectorKind::ErrorRate { errors, total, .. } => vec![errors, total],
             DetectorKind::SloBurn {
                 errors,
@@ -388,6 +434,7 @@ impl DetectorKind {
             DetectorKind::SloBurn { .. } => "slo_burn",
             DetectorKind::Anomaly { .. } => "anomaly",
             DetectorKind::Multivariate { .. } => "multivariate",
+            DetectorKind::Forecast { .. } => "forecast",
             DetectorKind::Heartbeat { .. } => "heartbeat",
         }
     }
@@ -451,6 +498,7 @@ enum Machines {
     },
     /// Boxed: its configuration makes it the largest variant.
     Multivariate(Box<MultivariateBinding>),
+    Forecast(Box<ForecastBinding>),
 }
 
 /// One configured detector with its per-label-set state machines.
@@ -470,6 +518,16 @@ fn score_lifecycle(threshold: f64, clear: Option<f64>, hold: Duration) -> Thresh
         hold_ms: hold.millis(),
         clear_value: clear.map(|c| c - f64::EPSILON),
         clear_hold_ms: 0,
+    }
+}
+
+/// The side and value of `above:` / `below:` (validated at load time to
+/// be exactly one; neither never fires).
+fn bound(above: Option<f64>, below: Option<f64>) -> (Comparison, f64) {
+    match (above, below) {
+        (Some(a), _) => (Comparison::Above, a),
+        (None, Some(b)) => (Comparison::Below, b),
+        (None, None) => (Comparison::Above, f64::INFINITY),
     }
 }
 
@@ -494,11 +552,7 @@ impl Bound {
                 clear,
                 clear_for,
             } => {
-                let (comparison, value) = match (above, below) {
-                    (Some(a), _) => (Comparison::Above, *a),
-                    (None, Some(b)) => (Comparison::Below, *b),
-                    (None, None) => (Comparison::Above, f64::INFINITY),
-                };
+                let (comparison, value) = bound(*above, *below);
                 Machines::Threshold {
                     selector: parse_sel(series),
                     cfg: ThresholdConfig {
@@ -609,6 +663,33 @@ impl Bound {
                 *pca,
                 score_lifecycle(*threshold, *clear, *hold),
             ))),
+            DetectorKind::Forecast {
+                series,
+                above,
+                below,
+                horizon,
+                window,
+                hold,
+                clear_horizon,
+                clear_for,
+                min_points,
+            } => {
+                let (comparison, limit) = bound(*above, *below);
+                Machines::Forecast(Box::new(ForecastBinding::new(
+                    parse_sel(series),
+                    ForecastConfig {
+                        comparison,
+                        limit,
+                        horizon_ms: horizon.millis(),
+                        hold_ms: hold.millis(),
+                        clear_horizon_ms: clear_horizon.unwrap_or(*horizon).millis(),
+                        clear_hold_ms: clear_for.millis(),
+                        window_ms: window.millis(),
+                        min_points: *min_points,
+                        ..ForecastConfig::default()
+                    },
+                )))
+            }
             DetectorKind::Heartbeat {
                 series,
                 timeout,
@@ -637,11 +718,11 @@ impl Bound {
     }
 
     /// Whether it learns: its learnt state is saved to the store and
-    /// restored at start (anomaly and multivariate detectors).
+    /// restored at start (anomaly, multivariate and forecast detectors).
     pub fn learns(&self) -> bool {
         matches!(
             self.machines,
-            Machines::Anomaly { .. } | Machines::Multivariate(_)
+            Machines::Anomaly { .. } | Machines::Multivariate(_) | Machines::Forecast(_)
         )
     }
 
@@ -654,6 +735,7 @@ impl Bound {
                 .filter_map(|(l, (m, _))| Some((l.clone(), serde_json::to_string(m).ok()?)))
                 .collect(),
             Machines::Multivariate(b) => b.model_states(),
+            Machines::Forecast(b) => b.model_states(),
             _ => Vec::new(),
         }
     }
@@ -672,6 +754,7 @@ impl Bound {
                 n
             }
             Machines::Multivariate(b) => b.restore_model_states(states),
+            Machines::Forecast(b) => b.restore_model_states(states),
             _ => 0,
         }
     }
@@ -686,6 +769,7 @@ impl Bound {
                 errors.matches(name, labels) || total.matches(name, labels)
             }
             Machines::Multivariate(b) => b.selects(name, labels),
+            Machines::Forecast(b) => b.selects(name, labels),
         }
     }
 
@@ -869,6 +953,7 @@ impl Bound {
                 }
             }
             Machines::Multivariate(b) => return b.observe(&name, batch),
+            Machines::Forecast(b) => return b.observe(&name, batch),
             Machines::Heartbeat {
                 selector,
                 cfg,
@@ -930,6 +1015,7 @@ impl Bound {
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
             Machines::Anomaly { by_series, .. } => by_series.get(labels).map(|(_, m)| m.state()),
             Machines::Multivariate(b) => b.state(labels),
+            Machines::Forecast(b) => b.state(labels),
         }
     }
 }

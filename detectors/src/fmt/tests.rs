@@ -21,3 +21,12 @@ fn durations() {
     assert_eq!(dur(1), "0.001s");
     assert_eq!(dur(-1_500), "-1.5s");
 }
+
+#[test]
+fn etas() {
+    assert_eq!(eta(2_500), "2.5s");
+    assert_eq!(eta(60_000), "1m 0s");
+    assert_eq!(eta(725_000), "12m 5s");
+    assert_eq!(eta(12_597_711), "3h 29m");
+    assert_eq!(eta(3 * 86_400_000 + 5 * 3_600_000 + 1), "3d 5h");
+}

@@ -62,7 +62,7 @@ fn a_linear_fill_is_predicted_exactly_and_fires_at_the_horizon() {
     assert_eq!(e.evidence.threshold, 100.0);
     assert_eq!(
         e.evidence.reason,
-        "trend 70 at 10/h reaches 100 in 10800s (between 10800s and 10800s), horizon 14400s"
+        "trend 70 at 10/h reaches 100 in 3h 0m (between 3h 0m and 3h 0m), horizon 4h 0m"
     );
 }
 
