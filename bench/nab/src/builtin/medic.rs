@@ -221,6 +221,23 @@ pub fn nab_seasonal() -> SeasonalConfig {
 ///   over 2 to 6 bins: 61.04 to 66.80. During a rest period, a raw score
 ///   above the one that opened it by 0.05 / 0.15 let through: 69.80 /
 ///   70.30 standard.
+/// * With the rules (the values kept above): over seven grids (`warm_up`
+///   100 to 250 by 25) the defaults score 71.83 / 64.52 / 76.31, and
+///   `rest` 100 72.14 / 65.95 / 76.12, lower on standard at 125 and 150:
+///   not kept. A third rule, the Page–Hinkley statistic at 30 / 60 / 100
+///   σ: 69.97 / 71.75 / 71.79 standard. `max_active` 7 / 30: 70.31 /
+///   69.46, `max_left_facts` 4 / 10: 70.49 / 70.71 standard (CAD OSE's
+///   values hold). The memory fed the causal median, mean or minimum of the
+///   last 3 values (the rules still on the values themselves): 66.41 /
+///   65.25 / 63.71 standard. The raw score with `(1 − confirmed)^k`, k 2
+///   / 4 / 8 / 16: 70.19 / 69.27 / 68.72 / 67.34 standard (false
+///   positives more often have a few confirmed contexts than found
+///   windows do, but not enough to separate them); scores × 0.9 or 0.95
+///   when the confirmed share exceeded 0.05 or 0.1: 71.67 to 71.81 / 64.12
+///   to 64.55 / 76.13 to 76.22. Memory alarms held back for 50 / 200 rows
+///   after the range doubled (the doubling step itself let through):
+///   71.84 / 64.58 / 76.24 and 71.34 / 64.93 / 75.48; holding back the
+///   doubling step too: 70.35 and 69.31 standard.
 /// * Diagnostic: the oracle range (each file's minimum and maximum, bins
 ///   of a seventh, `rest` 30) scores 74.32 / 70.01 / 77.73 at `warm_up`
 ///   150, with 82 windows found and 86 false positives against 80 and 135.
