@@ -237,7 +237,9 @@ pub fn nab_seasonal() -> SeasonalConfig {
 ///   to 64.55 / 76.13 to 76.22. Memory alarms held back for 50 / 200 rows
 ///   after the range doubled (the doubling step itself let through):
 ///   71.84 / 64.58 / 76.24 and 71.34 / 64.93 / 75.48; holding back the
-///   doubling step too: 70.35 and 69.31 standard.
+///   doubling step too: 70.35 and 69.31 standard. The initial width ×
+///   1.25 / 1.5 / 2: 69.55 / 66.36 / 67.68 standard (widening loses with
+///   the rules too).
 /// * Diagnostic: the oracle range (each file's minimum and maximum, bins
 ///   of a seventh, `rest` 30) scores 74.32 / 70.01 / 77.73 at `warm_up`
 ///   150, with 82 windows found and 86 false positives against 80 and 135.
