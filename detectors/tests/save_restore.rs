@@ -114,6 +114,15 @@ fn contextual_round_trips() {
         }),
     );
     round_trip("contextual", Contextual::new(ContextualConfig::default()));
+    // With the extreme-value rules and their state.
+    round_trip(
+        "contextual",
+        Contextual::new(ContextualConfig {
+            outlier_z: 5.0,
+            record_margin: Some(0.1),
+            ..ContextualConfig::default()
+        }),
+    );
 }
 
 #[test]

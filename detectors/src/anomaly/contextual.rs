@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, Model, Score, ignored};
+use super::{Direction, EwBaseline, Model, Score, ignored};
 use crate::Millis;
 
 /// A step's sensory facts as bits: bit `2k + v` is set when bit `k` of the
@@ -81,6 +81,18 @@ pub struct ContextualConfig {
     /// Which side of the expected value counts: a value on the other side
     /// scores 0 (it still opens a rest period).
     pub direction: Direction,
+    /// Extreme deviations: after warm-up, a value at least this many
+    /// standard deviations from a slow exponentially weighted mean and
+    /// variance (the baseline of [`Ewma`](super::Ewma), weight
+    /// `outlier_alpha`) is an extreme value (see [`Contextual`]). 0 = off.
+    pub outlier_z: f64,
+    /// Weight of each new value in the `outlier_z` baseline, in `(0, 1]`
+    /// (about `2 / outlier_alpha` values of memory).
+    pub outlier_alpha: f64,
+    /// New extremes: after warm-up, a value above the largest value seen
+    /// (or below the smallest) by more than this share of their difference
+    /// is an extreme value (see [`Contextual`]). `None` = off.
+    pub record_margin: Option<f64>,
 }
 
 impl Default for ContextualConfig {
@@ -95,6 +107,9 @@ impl Default for ContextualConfig {
             max_contexts: 1024,
             range: None,
             direction: Direction::Both,
+            outlier_z: 0.0,
+            outlier_alpha: 0.01,
+            record_margin: None,
         }
     }
 }
@@ -849,13 +864,25 @@ impl Memory {
 /// OSE as run on NAB is given each file's minimum and maximum in advance,
 /// which a streaming detector cannot know.)
 ///
+/// **Extreme values** (both off by default). The memory judges values by
+/// the bins of a range it had to learn, and its rest period hides what
+/// follows an alarm. With `outlier_z`, a value at least that many standard
+/// deviations from a slow exponentially weighted mean, and with
+/// `record_margin`, a value beyond the smallest or largest value seen by
+/// more than that share of their difference, scores 1 whatever the memory
+/// foresaw, even during a rest period, and opens one. Both are judged
+/// against the values before it, after warm-up, on the side `direction`
+/// counts. A large jump inflates the weighted variance at once, so a
+/// lasting shift is extreme once, not at every step.
+///
 /// `expected`, `lower` and `upper` are the value range of the bins the
 /// best contexts predicted.
 ///
 /// Memory: at most `max_contexts` contexts (beyond, the least recently used
 /// are forgotten down to three quarters of it); a left part holds at most
 /// `bits` sensory facts and `max_active` context identities, a right part
-/// `bits` sensory facts (one `u32`).
+/// `bits` sensory facts (one `u32`); the extreme-value rules keep five
+/// numbers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contextual {
     memory: Memory,
@@ -868,6 +895,13 @@ pub struct Contextual {
     /// The latest raw score as it would count without the rest period.
     #[serde(default)]
     unrested: f64,
+    /// The baseline of [`ContextualConfig::outlier_z`].
+    #[serde(default)]
+    outliers: EwBaseline,
+    /// The smallest and largest values seen, for
+    /// [`ContextualConfig::record_margin`].
+    #[serde(default)]
+    seen: Option<[f64; 2]>,
 }
 
 impl Contextual {
@@ -884,6 +918,8 @@ impl Contextual {
             quiet: 0,
             pending: Vec::new(),
             unrested: 0.0,
+            outliers: EwBaseline::default(),
+            seen: None,
         }
     }
 
@@ -903,6 +939,42 @@ impl Contextual {
     /// until the new behaviour has been learnt.
     pub fn unrested(&self) -> f64 {
         self.unrested
+    }
+
+    /// Whether `value` is an extreme value ([`ContextualConfig::outlier_z`],
+    /// [`ContextualConfig::record_margin`]), judged against the values
+    /// before it; then learns it into the baselines of both.
+    fn extreme(&mut self, value: f64, warming_up: bool) -> bool {
+        let cfg = self.memory.cfg;
+        let mut extreme = false;
+        if cfg.outlier_z > 0.0 {
+            let (mean, sigma) = self.outliers.expected_sigma();
+            let z = cfg.direction.deviation((value - mean) / sigma);
+            extreme |= !warming_up && z >= cfg.outlier_z;
+            let alpha = if cfg.outlier_alpha > 0.0 && cfg.outlier_alpha <= 1.0 {
+                cfg.outlier_alpha
+            } else {
+                ContextualConfig::default().outlier_alpha
+            };
+            // A value too far out to square would make the variance
+            // infinite, which neither helps nor survives serialisation.
+            if mean.is_nan() || (value - mean).abs() < 1e150 {
+                self.outliers.learn(alpha, value);
+            }
+        }
+        if let Some(margin) = cfg.record_margin {
+            let [lo, hi] = self.seen.unwrap_or([value, value]);
+            let beyond = (hi - lo) * margin;
+            let (up, down) = (value - hi > beyond, lo - value > beyond);
+            extreme |= !warming_up
+                && match cfg.direction {
+                    Direction::Both => up || down,
+                    Direction::Up => up,
+                    Direction::Down => down,
+                };
+            self.seen = Some([lo.min(value), hi.max(value)]);
+        }
+        extreme
     }
 
     /// Sets the range from the held-back values and learns them in order.
@@ -929,6 +1001,7 @@ impl Model for Contextual {
             return ignored(value, expected, lower, upper, warming_up);
         }
         self.n += 1;
+        let extreme = self.extreme(value, warming_up);
         let raw = if warming_up && self.memory.fixed_range().is_none() {
             // Held back until the initial range is known.
             self.pending.push(value);
@@ -939,7 +1012,8 @@ impl Model for Contextual {
         } else {
             self.memory.learn(value)
         };
-        let rested = self.quiet >= cfg.rest as u64;
+        let raw = if extreme { 1.0 } else { raw };
+        let rested = extreme || self.quiet >= cfg.rest as u64;
         self.quiet = if raw >= cfg.alarm {
             0
         } else {
@@ -950,7 +1024,11 @@ impl Model for Contextual {
             Direction::Up => value > expected,
             Direction::Down => value < expected,
         };
-        self.unrested = if warming_up || !side { 0.0 } else { raw };
+        self.unrested = if warming_up || !(side || extreme) {
+            0.0
+        } else {
+            raw
+        };
         let score = if rested { self.unrested } else { 0.0 };
         Score {
             score: score.clamp(0.0, 1.0),

@@ -216,6 +216,8 @@ fn cfg_small() -> ContextualConfig {
         warm_up: 20,
         max_contexts: 96,
         rest: 5,
+        outlier_z: 5.0,
+        record_margin: Some(0.1),
         ..ContextualConfig::default()
     }
 }
@@ -300,4 +302,87 @@ fn an_ensemble_with_the_contextual_member_stays_unsuppressed_during_an_episode()
     let s = e.observe(601_000, 41.0);
     assert_eq!(s.score, 0.0);
     assert!(e.unsuppressed(&s) > 0.5, "{}", e.unsuppressed(&s));
+}
+
+#[test]
+fn extreme_values_are_off_by_default() {
+    let cfg = ContextualConfig::default();
+    assert_eq!(cfg.outlier_z, 0.0);
+    assert_eq!(cfg.record_margin, None);
+    let mut m = Contextual::new(cfg);
+    feed(&mut m, &saw(600));
+    assert!(m.observe(600_000, 40.0).score >= 0.75);
+    // Hidden by the rest period, however far out.
+    assert_eq!(m.observe(601_000, 1e6).score, 0.0);
+}
+
+/// A model with `outlier_z` 60 that has learnt 600 values of the sawtooth.
+fn sawtooth_with_outliers() -> Contextual {
+    let mut m = Contextual::new(ContextualConfig {
+        outlier_z: 60.0,
+        ..ContextualConfig::default()
+    });
+    feed(&mut m, &saw(600));
+    m
+}
+
+#[test]
+fn an_extreme_deviation_scores_one_even_during_a_rest_period() {
+    let mut m = sawtooth_with_outliers();
+    // An alarm of the memory's (about 12 σ: not extreme), then, during its
+    // rest period, a value some 200 σ out.
+    assert!(m.observe(600_000, 40.0).score >= 0.75);
+    assert_eq!(m.observe(601_000, 20.0).score, 0.0);
+    let s = m.observe(602_000, 1000.0);
+    assert_eq!(s.score, 1.0, "{s:?}");
+    assert_eq!(m.unrested(), 1.0);
+}
+
+#[test]
+fn a_lasting_shift_is_extreme_once() {
+    let mut m = sawtooth_with_outliers();
+    let scores: Vec<f64> = (0..30)
+        .map(|i| m.observe((600 + i) * 1000, 1000.0).score)
+        .collect();
+    assert_eq!(scores[0], 1.0);
+    // The jump widened the baseline's spread: the next values are not
+    // extreme, and the rest period hides the memory's surprise.
+    assert!(scores[1..].iter().all(|&s| s == 0.0), "{scores:?}");
+}
+
+#[test]
+fn a_new_extreme_beyond_the_margin_scores_one_even_during_a_rest_period() {
+    let cfg = ContextualConfig {
+        record_margin: Some(0.1),
+        ..ContextualConfig::default()
+    };
+    let mut m = Contextual::new(cfg);
+    feed(&mut m, &saw(600));
+    // 0 to 9 seen: 40 is beyond 9 by far more than 0.9.
+    assert_eq!(m.observe(600_000, 40.0).score, 1.0);
+    // 0 to 40 seen: 42 is a new maximum within the margin (4), hidden by
+    // the rest period; 50 is beyond 42 by more than 4.2.
+    assert_eq!(m.observe(601_000, 42.0).score, 0.0);
+    assert_eq!(m.observe(602_000, 50.0).score, 1.0);
+
+    // Only on the side `direction` counts.
+    let mut up = Contextual::new(ContextualConfig {
+        direction: Direction::Up,
+        ..cfg
+    });
+    feed(&mut up, &saw(600));
+    assert_eq!(up.observe(600_000, -40.0).score, 0.0);
+    assert_eq!(up.observe(601_000, 100.0).score, 1.0);
+}
+
+#[test]
+fn extreme_values_wait_for_the_warm_up() {
+    let mut m = Contextual::new(ContextualConfig {
+        outlier_z: 5.0,
+        record_margin: Some(0.0),
+        ..ContextualConfig::default()
+    });
+    let mut series = saw(150);
+    series[100] = 1e6;
+    assert!(feed(&mut m, &series).iter().all(|s| s.score == 0.0));
 }
