@@ -314,7 +314,9 @@ pub enum AnomalyModel {
     /// Contextual model (after CAD OSE): learns which quantised values
     /// follow which contexts and scores what it did not foresee, with a
     /// rest of 30 points after each alarm. Catches breaks of a learnt
-    /// pattern as well as values outside everything seen. Learns its value
+    /// pattern as well as values outside everything seen; an extreme value
+    /// (60 σ from a slow baseline, or a tenth of the range beyond every
+    /// value seen) scores 1 even during the rest. Learns its value
     /// range from the first 150 points (scores 0 until then); its alarm
     /// level is a score of 0.75. Costs more than the others: about 5 µs per
     /// point and up to ~100 KB of state per series.

@@ -84,14 +84,15 @@ pub struct ContextualConfig {
     /// Extreme deviations: after warm-up, a value at least this many
     /// standard deviations from a slow exponentially weighted mean and
     /// variance (the baseline of [`Ewma`](super::Ewma), weight
-    /// `outlier_alpha`) is an extreme value (see [`Contextual`]). 0 = off.
+    /// `outlier_alpha`) is an extreme value (see [`Contextual`]). 0 = off;
+    /// default 60 (only what no ordinary variation reaches).
     pub outlier_z: f64,
     /// Weight of each new value in the `outlier_z` baseline, in `(0, 1]`
     /// (about `2 / outlier_alpha` values of memory).
     pub outlier_alpha: f64,
     /// New extremes: after warm-up, a value above the largest value seen
     /// (or below the smallest) by more than this share of their difference
-    /// is an extreme value (see [`Contextual`]). `None` = off.
+    /// is an extreme value (see [`Contextual`]). `None` = off; default 0.1.
     pub record_margin: Option<f64>,
 }
 
@@ -107,9 +108,9 @@ impl Default for ContextualConfig {
             max_contexts: 1024,
             range: None,
             direction: Direction::Both,
-            outlier_z: 0.0,
+            outlier_z: 60.0,
             outlier_alpha: 0.01,
-            record_margin: None,
+            record_margin: Some(0.1),
         }
     }
 }

@@ -305,10 +305,12 @@ fn an_ensemble_with_the_contextual_member_stays_unsuppressed_during_an_episode()
 }
 
 #[test]
-fn extreme_values_are_off_by_default() {
-    let cfg = ContextualConfig::default();
-    assert_eq!(cfg.outlier_z, 0.0);
-    assert_eq!(cfg.record_margin, None);
+fn extreme_values_can_be_turned_off() {
+    let cfg = ContextualConfig {
+        outlier_z: 0.0,
+        record_margin: None,
+        ..ContextualConfig::default()
+    };
     let mut m = Contextual::new(cfg);
     feed(&mut m, &saw(600));
     assert!(m.observe(600_000, 40.0).score >= 0.75);
@@ -319,7 +321,7 @@ fn extreme_values_are_off_by_default() {
 /// A model with `outlier_z` 60 that has learnt 600 values of the sawtooth.
 fn sawtooth_with_outliers() -> Contextual {
     let mut m = Contextual::new(ContextualConfig {
-        outlier_z: 60.0,
+        record_margin: None,
         ..ContextualConfig::default()
     });
     feed(&mut m, &saw(600));
