@@ -63,12 +63,16 @@ detectors:
         target.port
     );
     let mut m = Medic::start(&dir, &config, &[]);
-    // 40 rows of 200 ms to learn, then a few seconds judged normal.
-    std::thread::sleep(Duration::from_secs(12));
+    // 40 rows to learn, then 20 judged normal. Counted, not timed: on a
+    // busy machine the rows come slower than one per 200 ms, and a model
+    // still warming up when the correlation breaks would learn the break.
+    wait_for(Duration::from_secs(60), "60 rows judged", || {
+        (rows_judged(&m) >= 60).then_some(())
+    });
     assert!(m.incidents().is_empty(), "no false alarm while normal");
 
     broken.store(true, Ordering::Relaxed);
-    let d = m.wait_incident("app-shape", Duration::from_secs(10), |_| true);
+    let d = m.wait_incident("app-shape", Duration::from_secs(20), |_| true);
     assert_eq!(d["incident"]["labels"]["job"], "app", "{d}");
     let opened = &d["timeline"][0]["data"];
     assert!(opened["score"].as_f64().unwrap() >= 0.9, "{opened}");
@@ -89,4 +93,13 @@ detectors:
 
     // A graceful restart saves the learnt model; the new process restores it.
     let _restarted = m.restart_restoring_models();
+}
+
+/// Rows the `app-shape` detector has judged (its evaluations).
+fn rows_judged(m: &Medic) -> u64 {
+    m.metrics()
+        .lines()
+        .find(|l| l.starts_with("medic_detector_evaluations_total{detector=\"app-shape\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
 }
