@@ -187,8 +187,10 @@ impl SlopeOrder {
             let a = self.recent[i];
             if let Some(slope) = pair_slope(&means[usize::from(a)], &newest) {
                 values[k] = slope;
-                self.recent.copy_within(k..i, k + 1);
-                self.recent[k] = a;
+                if k < i {
+                    self.recent.copy_within(k..i, k + 1);
+                    self.recent[k] = a;
+                }
                 k += 1;
             }
         }
