@@ -7,9 +7,11 @@ use super::mad::sigma_of_sorted;
 use super::{Direction, Model, RollingMadConfig, Score, band_score, floor_scale};
 use crate::Millis;
 
+mod buckets;
 mod compact;
 mod history;
 
+use buckets::Buckets;
 use compact::{F32s, MAX_WINDOW, Window, to_f32, with_ready_sigmas, with_sorted};
 use history::History;
 
@@ -112,11 +114,12 @@ impl Default for SeasonalConfig {
 /// small variations; σ is never taken below the resolution of those `f32`
 /// offsets (2⁻²² of the offset), so rounding alone never makes a value
 /// extreme. The state is `buckets · per_bucket` values and a σ per bucket
-/// (only while there is a period), at most `history` slot means, and the
-/// fallback's window kept sorted with a 2-byte arrival number per value:
-/// with the defaults 1 536 + 192 + 1 024 + 768 bytes of heap and 440
-/// inline, at most about 4 KB (`bench/results/detectors.md` measures it
-/// after a week of minute data, when the history is not yet full).
+/// (only while there is a period, boxed), at most `history` slot means,
+/// and the fallback's window kept sorted with a 2-byte arrival number per
+/// value: with the defaults 1 536 + 192 + 120 + 1 024 + 768 bytes of heap
+/// and 328 inline, at most about 4 KB (`bench/results/detectors.md`
+/// measures it after a week of minute data, when the history is not yet
+/// full).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Seasonal {
     cfg: SeasonalConfig,
@@ -125,30 +128,8 @@ pub struct Seasonal {
     fallback: Window,
     history: History,
     period: Option<Millis>,
-    /// The buckets' values (offsets): bucket `b` in
-    /// `[b · per_bucket, (b + 1) · per_bucket)`, oldest first, unused places
-    /// (NaN) last. Empty while there is no period.
-    values: F32s,
-    /// Robust σ of each bucket with at least `min_per_bucket` values (NaN
-    /// for the others). Empty while there is no period.
-    sigmas: F32s,
-    /// Median σ over the buckets with at least `min_per_bucket` values (0
-    /// when there are none).
-    pooled_sigma: f64,
-    #[serde(skip)]
-    recent: Recent,
-}
-
-/// Median and σ of the last two buckets computed (most recent first): a
-/// point is judged against its bucket and one neighbour, nearly always the
-/// same two as the point before. Derived, so neither saved nor compared.
-#[derive(Debug, Clone, Default)]
-struct Recent([Option<(usize, (f64, f64))>; 2]);
-
-impl PartialEq for Recent {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
+    /// The buckets of the period (`None` while there is none).
+    buckets: Option<Box<Buckets>>,
 }
 
 /// σ is at least this fraction of the stored offset it is judged at: the
@@ -190,10 +171,7 @@ impl Seasonal {
             fallback: Window::default(),
             history: History::default(),
             period: None,
-            values: F32s::default(),
-            sigmas: F32s::default(),
-            pooled_sigma: 0.0,
-            recent: Recent::default(),
+            buckets: None,
         }
     }
 
@@ -227,33 +205,6 @@ impl Seasonal {
         (phase * self.cfg.buckets as i128 / period as i128) as usize
     }
 
-    fn bucket(&self, b: usize) -> &[f32] {
-        let per = self.cfg.per_bucket;
-        let all = &self.values[b * per..(b + 1) * per];
-        &all[..all.iter().take_while(|v| !v.is_nan()).count()]
-    }
-
-    fn ready(&self, b: usize) -> bool {
-        !self.sigmas[b].is_nan()
-    }
-
-    /// Median and σ (offsets) of bucket `b`, which is not empty.
-    fn bucket_stats(&mut self, b: usize) -> (f64, f64) {
-        let [first, second] = self.recent.0;
-        match (first, second) {
-            (Some((c, stats)), _) if c == b => stats,
-            (_, Some((c, stats))) if c == b => {
-                self.recent.0 = [second, first];
-                stats
-            }
-            _ => {
-                let stats = with_sorted(self.bucket(b), sigma_of_sorted);
-                self.recent.0 = [Some((b, stats)), first];
-                stats
-            }
-        }
-    }
-
     /// Expected value (an offset) and σ from the seasonal buckets, if they
     /// can judge `t`: the bucket's median, interpolated linearly towards
     /// the median of the nearer neighbouring bucket (so a steep part of the
@@ -261,26 +212,27 @@ impl Seasonal {
     /// larger σ of the two.
     fn seasonal_expectation(&mut self, t: Millis) -> Option<(f64, f64)> {
         let period = self.period?;
-        let buckets = self.cfg.buckets;
         let b = self.bucket_of(t, period);
-        if !self.ready(b) {
+        let cfg = &self.cfg;
+        let buckets = self.buckets.as_deref_mut()?;
+        if !buckets.ready(b) {
             return None;
         }
-        let (mut expected, mut sigma) = self.bucket_stats(b);
+        let (mut expected, mut sigma) = buckets.stats(cfg, b);
         // Offset of t from the centre of its bucket, in buckets: [-½, ½).
-        let pos = t.rem_euclid(period) as f64 * buckets as f64 / period as f64;
+        let pos = t.rem_euclid(period) as f64 * cfg.buckets as f64 / period as f64;
         let offset = pos - b as f64 - 0.5;
         let near = if offset >= 0.0 {
-            (b + 1) % buckets
+            (b + 1) % cfg.buckets
         } else {
-            (b + buckets - 1) % buckets
+            (b + cfg.buckets - 1) % cfg.buckets
         };
-        if self.ready(near) {
-            let (m, s) = self.bucket_stats(near);
+        if buckets.ready(near) {
+            let (m, s) = buckets.stats(cfg, near);
             expected += offset.abs().min(0.5) * (m - expected);
             sigma = sigma.max(s);
         }
-        let floor = self.cfg.spread_floor * self.pooled_sigma;
+        let floor = cfg.spread_floor * buckets.pooled_sigma;
         Some((expected, self.scale(sigma.max(floor), expected)))
     }
 
@@ -289,74 +241,24 @@ impl Seasonal {
     fn learn_bucket(&mut self, t: Millis, x: f32) {
         let Some(period) = self.period else { return };
         let b = self.bucket_of(t, period);
-        self.push_to_bucket(b, x);
-        if self.update_sigma(b) {
-            self.update_pooled();
+        if let Some(buckets) = self.buckets.as_deref_mut() {
+            buckets.push(&self.cfg, b, x, true);
         }
-    }
-
-    fn push_to_bucket(&mut self, b: usize, x: f32) {
-        for entry in &mut self.recent.0 {
-            if entry.is_some_and(|(c, _)| c == b) {
-                *entry = None;
-            }
-        }
-        let per = self.cfg.per_bucket;
-        let len = self.bucket(b).len();
-        let bucket = &mut self.values[b * per..(b + 1) * per];
-        if len == per {
-            bucket.copy_within(1.., 0);
-            bucket[per - 1] = x;
-        } else {
-            bucket[len] = x;
-        }
-    }
-
-    /// Updates bucket `b`'s σ; true when it changed.
-    fn update_sigma(&mut self, b: usize) -> bool {
-        let sigma = if self.bucket(b).len() >= self.cfg.min_per_bucket {
-            to_f32(self.bucket_stats(b).1)
-        } else {
-            f32::NAN
-        };
-        let changed = sigma.to_bits() != self.sigmas[b].to_bits();
-        self.sigmas[b] = sigma;
-        changed
-    }
-
-    fn update_pooled(&mut self) {
-        self.pooled_sigma = with_ready_sigmas(&self.sigmas, |s| {
-            if s.is_empty() {
-                0.0
-            } else {
-                let mid = s.len() / 2;
-                f64::from(*s.select_nth_unstable_by(mid, f32::total_cmp).1)
-            }
-        });
     }
 
     /// Refills the buckets from the history, one slot mean per slot, for
     /// the period now in use (and frees them when there is none).
     fn rebuild(&mut self) {
-        self.recent = Recent::default();
         let Some(period) = self.period else {
-            self.values = F32s::default();
-            self.sigmas = F32s::default();
-            self.pooled_sigma = 0.0;
+            self.buckets = None;
             return;
         };
-        let buckets = self.cfg.buckets;
-        self.values = F32s(vec![f32::NAN; buckets * self.cfg.per_bucket]);
-        self.sigmas = F32s(vec![f32::NAN; buckets]);
-        let history = std::mem::take(&mut self.history);
-        for (t, x) in history.samples() {
-            self.push_to_bucket(self.bucket_of(t, period), x);
+        let mut buckets = Buckets::new(&self.cfg);
+        for (t, x) in self.history.samples() {
+            buckets.push(&self.cfg, self.bucket_of(t, period), x, false);
         }
-        self.history = history;
-        for b in 0..buckets {
-            self.update_sigma(b);
-        }
-        self.update_pooled();
+        buckets.update_all(&self.cfg);
+        self.buckets = Some(Box::new(buckets));
     }
 
     /// The period the history shows now, keeping the current one when it is
@@ -401,10 +303,7 @@ impl Model for Seasonal {
         if self.anchor.is_none() && value.is_finite() {
             self.anchor = Some(value);
         }
-        if self.period.is_some()
-            && (self.sigmas.len() != self.cfg.buckets
-                || self.values.len() != self.cfg.buckets * self.cfg.per_bucket)
-        {
+        if self.period.is_some() && !self.buckets.as_ref().is_some_and(|b| b.fit(&self.cfg)) {
             // A state from elsewhere whose buckets do not fit.
             self.rebuild();
         }

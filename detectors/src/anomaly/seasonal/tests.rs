@@ -139,8 +139,8 @@ fn memory_is_bounded() {
     let mut m = Seasonal::new(cfg);
     run(&mut m, 0, 8 * WEEK_MS, MIN, 0.5, daily);
     assert!(m.history.len() <= cfg.history);
-    assert_eq!(m.values.len(), cfg.buckets * cfg.per_bucket);
-    assert_eq!(m.sigmas.len(), cfg.buckets);
+    let buckets = m.buckets.as_ref().expect("a period");
+    assert_eq!(buckets.sizes(), (cfg.buckets * cfg.per_bucket, cfg.buckets));
     // The history stopped widening once it spans max_span_ms.
     assert!((cfg.history as i64 * m.history.width) < 2 * cfg.max_span_ms);
 }
