@@ -7,7 +7,11 @@
 //!   The trend is the Theil–Sen line through the slot means: the slope is
 //!   the median of the slopes between every pair of slots, the level now is
 //!   the median of `value − slope · (time − now)`. One outlier, or a few,
-//!   barely moves either.
+//!   barely moves either. The slope between two slots is the difference of
+//!   their mean values over the difference of their mean times, the latter
+//!   taken as the difference of the slots' starts (exact) plus that of the
+//!   mean offsets within the slots, so it does not depend on when it is
+//!   computed.
 //! * **Time to breach.** For [`Comparison::Above`], with `gap = limit −
 //!   level`: 0 if `gap ≤ 0` (already there), `gap / slope` if the slope is
 //!   positive, and none otherwise (never, on this trend). `Below` mirrors
@@ -26,8 +30,16 @@
 //! * Non-finite values, and observations older than the last one, are
 //!   ignored: the previous answer is repeated with `changed == false`.
 //!
-//! Memory: `points` slots of four numbers. Cost per observation:
-//! O(points²) for the pairwise slopes (496 pairs for 32 slots).
+//! Memory: `points` slots of four numbers (at most 256 slots), and, derived
+//! from them (not saved), the pairs of closed slots (all but the newest) in
+//! the order of their slopes, two bytes a pair (465 pairs, 930 bytes, for
+//! 32 slots). Cost per observation: the slopes from the newest slot to the
+//! others (`points − 1`), sorted (nearly in order already: insertion), and
+//! a few binary searches in the two sorted lists for the ranks the median
+//! and its band need; when a slot closes, the slopes of the closed pairs
+//! are computed again (O(points²): one division per pair) and those of the
+//! slot just closed merged in. The answers are those of sorting all the
+//! pairwise slopes (a test checks it bit for bit).
 //!
 //! # Example
 //!
@@ -59,11 +71,15 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::anomaly::{Score, statistic_to_score};
+use crate::fmt::{Eta, Num};
 use crate::machine::Machine;
-use crate::{Comparison, Evaluation, Millis, State, fmt};
+use crate::{Comparison, Evaluation, Millis, State};
 
+mod slopes;
 #[cfg(test)]
 mod tests;
+
+use slopes::{MAX_POINTS, Mean, STACK, SlopeOrder, buffer, nth_of_two, pair_slope};
 
 /// Configuration of a [`Forecast`] detector.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -87,7 +103,8 @@ pub struct ForecastConfig {
     pub clear_hold_ms: Millis,
     /// The trend is fitted over this much recent time.
     pub window_ms: Millis,
-    /// Time slots the window is divided into (at least 2): the memory.
+    /// Time slots the window is divided into (at least 2, at most 256):
+    /// the memory.
     pub points: usize,
     /// Slots with values needed before anything is predicted (at least 2).
     pub min_points: usize,
@@ -155,14 +172,15 @@ pub struct Forecast {
     /// The last observation judged: (time, value).
     last: Option<(Millis, f64)>,
     prediction: Option<Prediction>,
+    /// The pairwise slopes in order (derived from `slots`).
     #[serde(skip)]
-    scratch: Vec<f64>,
+    order: SlopeOrder,
 }
 
 impl Forecast {
     /// A detector in state [`State::Ok`] that has seen nothing yet.
     pub fn new(cfg: ForecastConfig) -> Self {
-        let points = cfg.points.max(2);
+        let points = cfg.points.clamp(2, MAX_POINTS);
         let cfg = ForecastConfig {
             points,
             min_points: cfg.min_points.clamp(2, points),
@@ -183,7 +201,7 @@ impl Forecast {
             machine: Machine::new(cfg.hold_ms, cfg.clear_hold_ms),
             last: None,
             prediction: None,
-            scratch: Vec::new(),
+            order: SlopeOrder::default(),
         }
     }
 
@@ -265,6 +283,7 @@ impl Forecast {
                 s.n += 1;
                 s.sum_dt += (t - start) as f64;
                 s.sum_v += value;
+                return;
             }
             _ => self.slots.push_back(Slot {
                 index,
@@ -274,9 +293,12 @@ impl Forecast {
             }),
         }
         let oldest = index - self.cfg.points as i64 + 1;
+        let mut dropped = 0;
         while self.slots.front().is_some_and(|s| s.index < oldest) {
             self.slots.pop_front();
+            dropped += 1;
         }
+        self.order.slot_closed(&self.slots, dropped, self.width);
     }
 
     /// The Theil–Sen trend and time to breach at `now`.
@@ -285,44 +307,62 @@ impl Forecast {
         if n < self.cfg.min_points {
             return None;
         }
+        self.order.ensure(&self.slots, self.width);
+        let width = self.width;
+        let (mut means, mut heap) = ([Mean::default(); STACK], Vec::new());
+        let means = buffer(&mut means, &mut heap, n);
+        for (m, s) in means.iter_mut().zip(&self.slots) {
+            *m = s.mean(width);
+        }
+        // The slopes from the newest slot (still filling) to the others.
+        let (mut recent, mut heap) = ([0.0; STACK], Vec::new());
+        let recent = buffer(&mut recent, &mut heap, n);
+        let k = self.order.recent_slopes(means, recent);
+        let recent = &recent[..k];
+        let closed = self.order.closed();
+        // The slope of rank r (from 0) among all pairs.
+        let rank = |r: usize| {
+            nth_of_two(
+                r,
+                closed.len(),
+                |i| {
+                    let [a, b] = closed[i];
+                    let (a, b) = (&means[usize::from(a)], &means[usize::from(b)]);
+                    pair_slope(a, b).unwrap_or(f64::NAN)
+                },
+                recent,
+            )
+        };
+        let pairs = closed.len() + recent.len();
+        let slopes = sen_slopes(n, pairs, rank, self.cfg.confidence_z)?;
+        Some(self.prediction_from(now, means, slopes))
+    }
+
+    /// The prediction at `now` from the slots' means and the trend's slope
+    /// with its band (`sen_slopes`): the level is the median of `value −
+    /// slope · (time − now)`.
+    fn prediction_from(
+        &self,
+        now: Millis,
+        means: &[Mean],
+        (slope, slope_lo, slope_hi): (f64, f64, f64),
+    ) -> Prediction {
         let width = self.width;
         // (time relative to now in ms, mean value) of each slot.
-        let pts: Vec<(f64, f64)> = self
-            .slots
-            .iter()
-            .map(|s| {
-                let n = f64::from(s.n);
-                let t = (s.index * width - now) as f64 + s.sum_dt / n;
-                (t, s.sum_v / n)
-            })
-            .collect();
-        let slopes = &mut self.scratch;
-        slopes.clear();
-        for (i, &(ti, vi)) in pts.iter().enumerate() {
-            for &(tj, vj) in &pts[i + 1..] {
-                if tj > ti {
-                    slopes.push((vj - vi) / (tj - ti));
-                }
-            }
+        let at = |m: &Mean| ((m.index * width - now) as f64 + m.dt, m.v);
+        let (mut residuals, mut heap) = ([0.0; STACK], Vec::new());
+        let residuals = buffer(&mut residuals, &mut heap, means.len());
+        for (r, m) in residuals.iter_mut().zip(means) {
+            let (t, v) = at(m);
+            *r = v - slope * t;
         }
-        if slopes.is_empty() {
-            return None;
+        let level = median(residuals);
+        for (r, m) in residuals.iter_mut().zip(means) {
+            let (t, v) = at(m);
+            *r = (v - level - slope * t).abs();
         }
-        let pairs = slopes.len();
-        let slope = median(slopes);
-        // Sen's confidence interval: ranks (N ∓ C)/2 of the sorted slopes.
-        let nf = n as f64;
-        let c = self.cfg.confidence_z * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
-        let lo_rank = ((pairs as f64 - c) / 2.0).round().max(1.0) as usize - 1;
-        let hi_rank = (((pairs as f64 + c) / 2.0).round() as usize).min(pairs - 1);
-        let slope_lo = *slopes.select_nth_unstable_by(lo_rank, f64::total_cmp).1;
-        let slope_hi = *slopes.select_nth_unstable_by(hi_rank, f64::total_cmp).1;
-        slopes.clear();
-        slopes.extend(pts.iter().map(|&(t, v)| v - slope * t));
-        let level = median(slopes);
-        slopes.clear();
-        slopes.extend(pts.iter().map(|&(t, v)| (v - level - slope * t).abs()));
-        let sigma = 1.482_602_218_505_602 * median(slopes);
+        let sigma = 1.482_602_218_505_602 * median(residuals);
+        let nf = means.len() as f64;
         // Distance to the limit and rates towards it, for either side.
         let (gap, rate, rate_fast, rate_slow) = match self.cfg.comparison {
             Comparison::Above => (self.cfg.limit - level, slope, slope_hi, slope_lo),
@@ -341,7 +381,7 @@ impl Forecast {
                 None
             }
         };
-        Some(Prediction {
+        Prediction {
             at: now,
             level,
             slope_per_hour: slope * 3_600_000.0,
@@ -349,11 +389,11 @@ impl Forecast {
             earliest_ms: eta(gap - level_err, rate_fast),
             latest_ms: eta(gap + level_err, rate_slow),
             sigma,
-        })
+        }
     }
 
     fn reason(&self) -> String {
-        let limit = fmt::num(self.cfg.limit);
+        let limit = Num(self.cfg.limit);
         let Some(p) = self.prediction else {
             return format!(
                 "not enough history to predict: {} of {} slots",
@@ -361,20 +401,62 @@ impl Forecast {
                 self.cfg.min_points
             );
         };
-        let level = fmt::num(p.level);
-        let trend = format!("{}/h", fmt::num(p.slope_per_hour));
+        let (level, trend) = (Num(p.level), Num(p.slope_per_hour));
         match (p.breach_in_ms, p.earliest_ms, p.latest_ms) {
             (Some(0), _, _) => format!("trend {level} is already past {limit}"),
-            (Some(eta), earliest, latest) => format!(
-                "trend {level} at {trend} reaches {limit} in {} (between {} and {}), horizon {}",
-                fmt::eta(eta),
-                earliest.map_or("?".to_owned(), fmt::eta),
-                latest.map_or("never".to_owned(), fmt::eta),
-                fmt::eta(self.cfg.horizon_ms)
-            ),
-            (None, _, _) => format!("trend {level} at {trend} is not heading for {limit}"),
+            (Some(eta), earliest, latest) => {
+                let earliest = earliest.map_or(DurOr::Word("?"), |e| DurOr::Eta(Eta(e)));
+                let latest = latest.map_or(DurOr::Word("never"), |l| DurOr::Eta(Eta(l)));
+                format!(
+                    "trend {level} at {trend}/h reaches {limit} in {} (between {earliest} and \
+                     {latest}), horizon {}",
+                    Eta(eta),
+                    Eta(self.cfg.horizon_ms)
+                )
+            }
+            (None, _, _) => format!("trend {level} at {trend}/h is not heading for {limit}"),
         }
     }
+}
+
+/// A duration, or a word in its place.
+enum DurOr {
+    Eta(Eta),
+    Word(&'static str),
+}
+
+impl std::fmt::Display for DurOr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DurOr::Eta(d) => d.fmt(f),
+            DurOr::Word(w) => f.write_str(w),
+        }
+    }
+}
+
+/// The Theil–Sen slope (the median of the `pairs` pairwise slopes of `n`
+/// slots) and Sen's confidence band around it (the slopes of ranks
+/// (N ∓ C)/2), from `rank(r)`, the slope of rank `r` (from 0); `None`
+/// without pairs.
+fn sen_slopes(
+    n: usize,
+    pairs: usize,
+    rank: impl Fn(usize) -> f64,
+    z: f64,
+) -> Option<(f64, f64, f64)> {
+    if pairs == 0 {
+        return None;
+    }
+    let slope = if pairs % 2 == 1 {
+        rank(pairs / 2)
+    } else {
+        0.5 * (rank(pairs / 2 - 1) + rank(pairs / 2))
+    };
+    let nf = n as f64;
+    let c = z * (nf * (nf - 1.0) * (2.0 * nf + 5.0) / 18.0).sqrt();
+    let lo_rank = ((pairs as f64 - c) / 2.0).round().max(1.0) as usize - 1;
+    let hi_rank = (((pairs as f64 + c) / 2.0).round() as usize).min(pairs - 1);
+    Some((slope, rank(lo_rank), rank(hi_rank)))
 }
 
 /// The median of `v` (reordered; NaN when empty).

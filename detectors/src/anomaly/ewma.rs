@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, EwBaseline, Model, Score, ignored, statistic_to_score};
+use super::{Direction, EwBaseline, Model, Score, band_score};
 use crate::Millis;
 
 /// Parameters of [`Ewma`].
@@ -71,26 +71,17 @@ impl Ewma {
 impl Model for Ewma {
     fn observe(&mut self, _t: Millis, value: f64) -> Score {
         let warming_up = self.base.count() < self.cfg.warm_up.max(1) as u64;
-        let (expected, sigma) = self.base.expected_sigma();
-        let half_width = self.cfg.z_half * sigma;
-        let (lower, upper) = (expected - half_width, expected + half_width);
-        if !value.is_finite() {
-            return ignored(value, expected, lower, upper, warming_up);
-        }
-        let score = if warming_up {
-            0.0
-        } else {
-            let z = self.cfg.direction.deviation((value - expected) / sigma);
-            statistic_to_score(z, self.cfg.z_half)
-        };
-        self.base.learn(self.cfg.alpha, value);
-        Score {
-            score,
-            expected,
-            lower,
-            upper,
-            observed: value,
+        let expectation = self.base.expected_sigma();
+        let answer = band_score(
+            value,
+            expectation,
+            self.cfg.z_half,
+            self.cfg.direction,
             warming_up,
+        );
+        if value.is_finite() {
+            self.base.learn(self.cfg.alpha, value);
         }
+        answer
     }
 }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Direction, Model, Score, floor_scale, ignored, statistic_to_score};
+use super::{Direction, Model, Score, band_score, floor_scale};
 use crate::Millis;
 
 /// 1.4826 · MAD estimates the standard deviation of normal data.
@@ -154,17 +154,18 @@ pub(super) fn median_and_sigma(
 /// Median and robust σ of finite values sorted by `total_cmp` (not empty),
 /// exactly as [`median_and_sigma`] computes them: the absolute deviations
 /// from the median come in increasing order by merging outward from the
-/// median, so the MAD needs no second sort.
-pub(super) fn sigma_of_sorted(sorted: &[f64]) -> (f64, f64) {
+/// median, so the MAD needs no second sort. The values may be `f32`
+/// (stored compactly); the arithmetic is in `f64`.
+pub(super) fn sigma_of_sorted<T: Copy + Into<f64>>(sorted: &[T]) -> (f64, f64) {
     let n = sorted.len();
     let median = median_of_sorted(sorted);
     // [0, l) lies below the median, [r, n) at or above it.
-    let mut r = sorted.partition_point(|v| *v < median);
+    let mut r = sorted.partition_point(|v| (*v).into() < median);
     let mut l = r;
     let (mut prev, mut cur) = (0.0, 0.0);
     for _ in 0..=n / 2 {
-        let below = (l > 0).then(|| (sorted[l - 1] - median).abs());
-        let above = (r < n).then(|| (sorted[r] - median).abs());
+        let below = (l > 0).then(|| (sorted[l - 1].into() - median).abs());
+        let above = (r < n).then(|| (sorted[r].into() - median).abs());
         let d = match (below, above) {
             (Some(a), Some(b)) if a <= b => {
                 l -= 1;
@@ -190,45 +191,36 @@ pub(super) fn sigma_of_sorted(sorted: &[f64]) -> (f64, f64) {
         // In the sorted order, as the sort-based version sums them.
         let mut mean_ad = 0.0;
         for v in sorted {
-            mean_ad += (*v - median).abs();
+            mean_ad += ((*v).into() - median).abs();
         }
         MEAN_AD_TO_SIGMA * (mean_ad / n as f64)
     };
     (median, floor_scale(sigma, median))
 }
 
-fn median_of_sorted(v: &[f64]) -> f64 {
+fn median_of_sorted<T: Copy + Into<f64>>(v: &[T]) -> f64 {
     let n = v.len();
     if n % 2 == 1 {
-        v[n / 2]
+        v[n / 2].into()
     } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
+        0.5 * (v[n / 2 - 1].into() + v[n / 2].into())
     }
 }
 
 impl Model for RollingMad {
     fn observe(&mut self, _t: Millis, value: f64) -> Score {
-        let (median, sigma) = self.location_scale();
-        let half_width = self.cfg.z_half * sigma;
-        let (lower, upper) = (median - half_width, median + half_width);
+        let expectation = self.location_scale();
         let warming_up = self.buf.len() < self.cfg.min_points.max(1);
-        if !value.is_finite() {
-            return ignored(value, median, lower, upper, warming_up);
-        }
-        let score = if warming_up {
-            0.0
-        } else {
-            let z = self.cfg.direction.deviation((value - median) / sigma);
-            statistic_to_score(z, self.cfg.z_half)
-        };
-        self.push(value);
-        Score {
-            score,
-            expected: median,
-            lower,
-            upper,
-            observed: value,
+        let answer = band_score(
+            value,
+            expectation,
+            self.cfg.z_half,
+            self.cfg.direction,
             warming_up,
+        );
+        if value.is_finite() {
+            self.push(value);
         }
+        answer
     }
 }

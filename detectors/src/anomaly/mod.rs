@@ -172,6 +172,30 @@ fn floor_scale(scale: f64, level: f64) -> f64 {
     if scale > floor { scale } else { floor }
 }
 
+/// The answer of a model that expects `expected` with scale `sigma`: the
+/// band `expected ± z_half · sigma` and the score of the robust z-score
+/// `(value − expected) / sigma` on the `direction` side; 0 while warming
+/// up, and for a non-finite value (which the model does not learn).
+fn band_score(
+    value: f64,
+    (expected, sigma): (f64, f64),
+    z_half: f64,
+    direction: Direction,
+    warming_up: bool,
+) -> Score {
+    let half_width = z_half * sigma;
+    let (lower, upper) = (expected - half_width, expected + half_width);
+    let unscored = ignored(value, expected, lower, upper, warming_up);
+    if warming_up || !value.is_finite() {
+        return unscored;
+    }
+    let z = direction.deviation((value - expected) / sigma);
+    Score {
+        score: statistic_to_score(z, z_half),
+        ..unscored
+    }
+}
+
 /// A score for a non-finite observation: 0, with the model's current
 /// expectation.
 fn ignored(value: f64, expected: f64, lower: f64, upper: f64, warming_up: bool) -> Score {

@@ -1,3 +1,5 @@
+use proptest::prelude::*;
+
 use super::*;
 use crate::State::{Firing, Ok, Pending, Resolved};
 use crate::testutil::noise;
@@ -202,4 +204,93 @@ fn nothing_is_predicted_before_min_points_slots() {
             .reason
             .starts_with("not enough history")
     );
+}
+
+/// The straightforward definition the incremental order must match: every
+/// pairwise slope computed now and sorted.
+fn reference(d: &Forecast, now: Millis) -> Option<Prediction> {
+    let n = d.slots.len();
+    if n < d.cfg.min_points {
+        return None;
+    }
+    let means: Vec<Mean> = d.slots.iter().map(|s| s.mean(d.width)).collect();
+    let mut slopes = Vec::new();
+    for (i, a) in means.iter().enumerate() {
+        for b in &means[i + 1..] {
+            slopes.extend(pair_slope(a, b));
+        }
+    }
+    slopes.sort_by(f64::total_cmp);
+    let sen = sen_slopes(n, slopes.len(), |r| slopes[r], d.cfg.confidence_z)?;
+    Some(d.prediction_from(now, &means, sen))
+}
+
+/// A prediction bit for bit (NaN equals NaN).
+fn bits(p: Option<Prediction>) -> Option<(Millis, [u64; 3], [Option<Millis>; 3])> {
+    p.map(|p| {
+        (
+            p.at,
+            [
+                p.level.to_bits(),
+                p.slope_per_hour.to_bits(),
+                p.sigma.to_bits(),
+            ],
+            [p.breach_in_ms, p.earliest_ms, p.latest_ms],
+        )
+    })
+}
+
+/// Observations: steps in time (some within a slot, some across several,
+/// some long gaps, some back in time), values on a noisy trend with ties,
+/// outliers, huge and non-finite values (not so huge that sums overflow:
+/// an infinite sum or level would not survive JSON).
+fn observations() -> impl Strategy<Value = Vec<(Millis, f64)>> {
+    let step = prop_oneof![
+        4 => 0..60_000i64,
+        3 => 60_000..600_000i64,
+        1 => 600_000..4 * HOUR,
+        1 => -60_000..0i64,
+    ];
+    let value = prop_oneof![
+        6 => -2.0..2.0f64,
+        2 => (0i32..3).prop_map(f64::from),
+        1 => -1e6..1e6f64,
+        1 => prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(1e200), Just(-1e200)],
+    ];
+    prop::collection::vec((step, value), 0..300).prop_map(|steps| {
+        let mut t = 0;
+        steps
+            .into_iter()
+            .map(|(dt, v)| {
+                t += dt;
+                (t, 50.0 + t as f64 / 100_000.0 + v)
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #[test]
+    fn predictions_are_those_of_sorting_every_pairwise_slope(
+        obs in observations(),
+        points in 2usize..40,
+        min_points in 2usize..12,
+        cut in 0usize..300,
+    ) {
+        let cfg = ForecastConfig {
+            points,
+            min_points,
+            window_ms: points as Millis * 225_000,
+            ..ForecastConfig::default()
+        };
+        let mut d = Forecast::new(cfg);
+        for (k, &(t, v)) in obs.iter().enumerate() {
+            if k == cut {
+                // A restored detector rebuilds its order of slopes.
+                d = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+            }
+            d.observe(t, v);
+            prop_assert_eq!(bits(d.prediction()), bits(reference(&d, d.last.unwrap_or((t, v)).0)));
+        }
+    }
 }

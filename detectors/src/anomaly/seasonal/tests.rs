@@ -1,6 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::anomaly::RollingMad;
 use crate::testutil::noise;
 
 const MIN: Millis = 60_000;
@@ -137,9 +138,9 @@ fn memory_is_bounded() {
     let cfg = SeasonalConfig::default();
     let mut m = Seasonal::new(cfg);
     run(&mut m, 0, 8 * WEEK_MS, MIN, 0.5, daily);
-    assert!(m.history.slots.len() <= cfg.history);
-    assert!(m.buckets.iter().all(|b| b.len() <= cfg.per_bucket));
-    assert_eq!(m.buckets.len(), cfg.buckets);
+    assert!(m.history.len() <= cfg.history);
+    let buckets = m.buckets.as_ref().expect("a period");
+    assert_eq!(buckets.sizes(), (cfg.buckets * cfg.per_bucket, cfg.buckets));
     // The history stopped widening once it spans max_span_ms.
     assert!((cfg.history as i64 * m.history.width) < 2 * cfg.max_span_ms);
 }
@@ -188,7 +189,7 @@ proptest! {
             let s = m.observe(t, v);
             prop_assert!((0.0..=1.0).contains(&s.score), "{:?}", s);
         }
-        prop_assert!(m.history.slots.len() <= 32);
+        prop_assert!(m.history.len() <= 32);
     }
 
     #[test]
@@ -201,6 +202,65 @@ proptest! {
         for i in 0..k {
             prop_assert_eq!(a[i].score.to_bits(), b[i].score.to_bits());
             prop_assert_eq!(a[i].expected.to_bits(), b[i].expected.to_bits());
+        }
+    }
+}
+
+#[test]
+fn a_series_far_from_zero_keeps_its_resolution() {
+    // Noise of amplitude 0.5 around 10⁸, where an f32 step is 8: the values
+    // are stored as offsets from the first one, so the fallback still sees
+    // the noise, and a step of 5 stands out.
+    let mut m = Seasonal::new(SeasonalConfig::default());
+    let scores = run(&mut m, 0, DAY_MS, 5 * MIN, 0.5, |_| 1e8);
+    assert_eq!(m.period(), None);
+    assert!(scores[20..].iter().all(|s| s.score < 0.5));
+    let s = m.observe(DAY_MS, 1e8 + 5.0);
+    assert!(s.score > 0.9, "{s:?}");
+    assert!((s.expected - 1e8).abs() < 0.2, "{s:?}");
+}
+
+#[test]
+fn rounding_to_f32_alone_is_never_extreme() {
+    // A constant far from the first value: its offset, 123 456 789.123, is
+    // stored as the f32 123 456 792. The constant itself must not look
+    // 3 away from the expectation with a σ of 1e-9 of the level.
+    let mut m = Seasonal::new(SeasonalConfig::default());
+    m.observe(0, 0.0);
+    let scores = run(&mut m, MIN, 3 * DAY_MS, MIN, 0.0, |_| 123_456_789.123);
+    assert!(
+        scores[100..].iter().all(|s| s.score < 0.01),
+        "{:?}",
+        scores[100]
+    );
+    // A real change of the constant is still extreme.
+    assert!(m.observe(3 * DAY_MS, 123_460_000.0).score > 0.9);
+}
+
+proptest! {
+    #[test]
+    fn stored_values_round_trip_through_json(bits in prop::collection::vec(any::<u32>(), 0..64)) {
+        let values = F32s(bits.into_iter().map(f32::from_bits).filter(|v| v.is_finite()).collect());
+        let json = serde_json::to_string(&values).unwrap();
+        let back: F32s = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(values, back);
+    }
+
+    #[test]
+    fn the_window_holds_the_last_values_sorted(
+        values in prop::collection::vec(prop_oneof![-1e3..1e3f32, (0u8..4).prop_map(f32::from)], 0..300),
+        window in 1usize..40,
+    ) {
+        let mut w = compact::Window::default();
+        for (k, &v) in values.iter().enumerate() {
+            w.push(v, window);
+            let mut want: Vec<f32> = values[(k + 1).saturating_sub(window)..=k].to_vec();
+            want.sort_by(f32::total_cmp);
+            let (median, sigma) = crate::anomaly::mad::sigma_of_sorted(&want);
+            prop_assert_eq!(w.len(), want.len());
+            let (m, s) = w.location_scale().unwrap();
+            prop_assert_eq!(m.to_bits(), median.to_bits());
+            prop_assert_eq!(s.to_bits(), sigma.to_bits());
         }
     }
 }
