@@ -46,7 +46,7 @@
 //!
 //! [`Multivariate`] is not a [`Model`]: it judges a vector of metrics of
 //! one service per time (`observe(t, &[f64]) -> MultiScore`). Each metric
-//! is robustly standardised, PCA (linfa-reduction, fixed seed) is fitted on
+//! is robustly standardised, PCA (exact eigendecomposition, linfa-linalg) is fitted on
 //! a bounded reservoir of recent normal rows and refitted periodically, and
 //! the score combines the squared prediction error (distance from the
 //! principal subspace: a broken correlation) and Hotelling's T² (too far

@@ -3,9 +3,7 @@
 
 use std::collections::VecDeque;
 
-use linfa::DatasetBase;
-use linfa::traits::Fit;
-use linfa_reduction::Pca;
+use linfa_linalg::eigh::{EigSort, Eigh};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -107,8 +105,8 @@ struct Fitted {
 /// PCA reconstruction error over a vector of metrics per time.
 ///
 /// Each metric is standardised by the median and robust σ (1.4826 · MAD) of
-/// the training rows. PCA (linfa-reduction, whose truncated SVD uses a
-/// fixed seed, so deterministic) is fitted on the last `reservoir` rows
+/// the training rows. PCA (the exact symmetric eigendecomposition of their
+/// covariance, linfa-linalg, so deterministic) is fitted on the last `reservoir` rows
 /// judged normal (score below `normal_below`), first once `min_train` rows
 /// exist and then every `refit_every` rows, keeping the fewest components
 /// that explain `variance` of the standardised variance. A row is judged by
@@ -289,18 +287,26 @@ impl Multivariate {
             t2_ref: 0.0,
         };
         if k_max > 0 {
-            let pca = fit_guarded(|| Pca::params(k_max).fit(&DatasetBase::from(data.view())).ok())?;
+            // The principal directions are the eigenvectors of the d × d
+            // covariance of the standardised rows, found exactly
+            // (linfa-linalg's symmetric eigendecomposition: deterministic,
+            // and accurate when the metrics move almost as one, where an
+            // iterative truncated SVD can return a skewed direction).
+            let centred = &data - &ndarray::Array1::from(fitted.mean.clone());
+            let cov = centred.t().dot(&centred) / (n - 1) as f64;
+            if !cov.iter().all(|v| v.is_finite()) {
+                return None;
+            }
+            let (values, vectors) = fit_guarded(|| cov.eigh().ok().map(EigSort::sort_eig_desc))?;
             let mut kept = 0.0;
-            for (i, s) in pca.singular_values().iter().enumerate() {
+            for (i, &var) in values.iter().enumerate().take(k_max) {
                 if kept >= self.cfg.variance * total {
                     break;
                 }
-                let var = s * s / (n - 1) as f64;
-                kept += var;
+                kept += var.max(0.0);
                 fitted.variances.push(var.max(1e-12));
-                fitted.components.extend(pca.components().row(i).iter());
+                fitted.components.extend(vectors.column(i).iter());
             }
-            fitted.mean = pca.mean().to_vec();
         }
         if !fitted.components.iter().all(|v| v.is_finite()) {
             return None;
