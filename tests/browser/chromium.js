@@ -1,8 +1,16 @@
 // What the console scripts share: headless Chromium started the way the
-// tests need it, and the shell that runs a script and reports.
+// tests need it, the shell that runs a script and reports, and reading the
+// environment it is given.
 'use strict';
 
 const { chromium } = require('playwright-core');
+
+/** An environment variable the script needs (an error when unset). */
+function env(k) {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+}
 
 /** Headless Chromium (Debian `chromium`, or $CHROMIUM). */
 function launch() {
@@ -35,4 +43,4 @@ function run(what, body) {
   );
 }
 
-module.exports = { launch, run };
+module.exports = { env, launch, run };

@@ -12,65 +12,49 @@
 'use strict';
 
 const path = require('path');
-const { launch } = require('./chromium');
+const { env, run } = require('./chromium');
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`${k} is not set`);
-  return v;
-};
-
-async function main() {
+run('console token test', async (browser) => {
   const base = env('MEDIC_URL');
   const ackId = env('ACK_ID');
   const seen = {};
   const problems = [];
-  const browser = await launch();
-  try {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    page.setDefaultTimeout(20000);
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !/status of 40[13] /.test(m.text())) problems.push(`console error: ${m.text()}`);
-    });
-    const useToken = async (t) => {
-      if (!(await page.locator('#settings[open]').count())) await page.click('#settings summary');
-      await page.fill('#token', t);
-      await page.click('#settings-save');
-    };
+  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  page.setDefaultTimeout(20000);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 40[13] /.test(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+  const useToken = async (t) => {
+    if (!(await page.locator('#settings[open]').count())) await page.click('#settings summary');
+    await page.fill('#token', t);
+    await page.click('#settings-save');
+  };
 
-    // No token: medic answers 401 and the console asks for one.
-    await page.goto(base + '/console/#/');
-    await page.waitForSelector('#auth:not([hidden])');
-    seen.without = await page.locator('#auth').innerText();
-    if (!/401/.test(seen.without)) throw new Error(`without a token: ${seen.without}`);
+  // No token: medic answers 401 and the console asks for one.
+  await page.goto(base + '/console/#/');
+  await page.waitForSelector('#auth:not([hidden])');
+  seen.without = await page.locator('#auth').innerText();
+  if (!/401/.test(seen.without)) throw new Error(`without a token: ${seen.without}`);
 
-    // A viewer reads, but medic refuses its acknowledgement.
-    await useToken(env('VIEWER_TOKEN'));
-    await page.waitForSelector('#auth', { state: 'hidden' });
-    await page.goto(`${base}/console/#/incidents/${ackId}`);
-    await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
-    await page.click('#ack');
-    await page.waitForFunction(() => /refused \(403\)/.test(document.querySelector('#action-result')?.textContent || ''));
-    seen.viewerAck = await page.locator('#action-result').innerText();
-    seen.stateAfterViewer = await page.locator('#inc-state').innerText();
+  // A viewer reads, but medic refuses its acknowledgement.
+  await useToken(env('VIEWER_TOKEN'));
+  await page.waitForSelector('#auth', { state: 'hidden' });
+  await page.goto(`${base}/console/#/incidents/${ackId}`);
+  await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
+  await page.click('#ack');
+  await page.waitForFunction(() => /refused \(403\)/.test(document.querySelector('#action-result')?.textContent || ''));
+  seen.viewerAck = await page.locator('#action-result').innerText();
+  seen.stateAfterViewer = await page.locator('#inc-state').innerText();
 
-    // A responder acknowledges, with no name typed: medic records the token's owner.
-    await useToken(env('RESPONDER_TOKEN'));
-    await page.goto(`${base}/console/#/incidents/${ackId}`);
-    await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
-    await page.click('#ack');
-    await page.waitForFunction(() => document.querySelector('#inc-state')?.textContent === 'acknowledged');
-    seen.holder = await page.locator('#holder').innerText();
-    await page.screenshot({ path: path.join(env('SHOT_DIR'), 'console-token-ack.png') });
-    if (problems.length) throw new Error(problems.join('\n'));
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(seen));
-}
-
-main().catch((e) => {
-  console.error(`console token test failed: ${e.stack || e}`);
-  process.exit(1);
+  // A responder acknowledges, with no name typed: medic records the token's owner.
+  await useToken(env('RESPONDER_TOKEN'));
+  await page.goto(`${base}/console/#/incidents/${ackId}`);
+  await page.waitForSelector(`#incident[data-id="${ackId}"][data-loaded="1"]`);
+  await page.click('#ack');
+  await page.waitForFunction(() => document.querySelector('#inc-state')?.textContent === 'acknowledged');
+  seen.holder = await page.locator('#holder').innerText();
+  await page.screenshot({ path: path.join(env('SHOT_DIR'), 'console-token-ack.png') });
+  if (problems.length) throw new Error(problems.join('\n'));
+  return seen;
 });
