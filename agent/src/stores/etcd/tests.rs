@@ -208,6 +208,21 @@ fn elector(prefix: &str, node: &str) -> EtcdStore {
     EtcdStore::open(&c, Path::new(".")).unwrap()
 }
 
+/// Another term begins behind `s`'s back: the leader key is deleted and
+/// written again by someone else.
+fn usurp_leadership(s: &EtcdStore) {
+    let key = s.keys().leader();
+    s.bridge()
+        .kv(move |mut kv| {
+            let key = key.clone();
+            async move {
+                kv.delete(key.clone(), None).await?;
+                kv.put(key, "usurper", None).await
+            }
+        })
+        .unwrap();
+}
+
 fn wait_leader<'a>(nodes: &[&'a EtcdStore], within: Duration) -> &'a EtcdStore {
     let deadline = Instant::now() + within;
     loop {
@@ -318,16 +333,7 @@ fn a_leader_whose_key_moved_on_cannot_commit_an_action() {
     let run = s.start_run(i.id, "rb", 2).unwrap();
     // Someone else's term begins behind this node's back: its local view is
     // still valid, but the compare on the leader key refuses the write.
-    let key = s.keys().leader();
-    s.bridge()
-        .kv(move |mut kv| {
-            let key = key.clone();
-            async move {
-                kv.delete(key.clone(), None).await?;
-                kv.put(key, "usurper", None).await
-            }
-        })
-        .unwrap();
+    usurp_leadership(&s);
     let err = s
         .journal_intend(&action(run.id, i.id, 1, "restart:web", 3))
         .unwrap_err();
@@ -438,16 +444,7 @@ async fn a_deposed_leader_stops_its_run_quietly_and_the_next_leader_finishes_it(
     assert_eq!(j[0].state, ActionState::Failed, "{j:?}");
 
     // While the step backs off, another term begins (the key is taken).
-    let key = a.keys().leader();
-    a.bridge()
-        .kv(move |mut kv| {
-            let key = key.clone();
-            async move {
-                kv.delete(key.clone(), None).await?;
-                kv.put(key, "usurper", None).await
-            }
-        })
-        .unwrap();
+    usurp_leadership(&a);
     let deadline = Instant::now() + Duration::from_secs(10);
     while a.leading() != Some(false) {
         assert!(Instant::now() < deadline, "still leads");
