@@ -314,6 +314,10 @@ impl Engine {
         let e = &c.evaluation;
         match e.state {
             State::Firing if e.changed => self.fire(&c, fp),
+            // Most evaluations are `ok` with nothing open: no cause text or
+            // evidence to build for them.
+            State::Resolved | State::Ok
+                if !self.open.contains_key(&fp) && !self.spooled.contains_key(&fp) => {}
             State::Resolved | State::Ok => {
                 let cause = if e.state == State::Resolved {
                     format!("detector cleared: {}", e.evidence.reason)
