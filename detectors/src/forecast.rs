@@ -254,12 +254,30 @@ impl Forecast {
 
     /// Judges the sample `value` taken at time `t`.
     pub fn observe(&mut self, t: Millis, value: f64) -> Evaluation {
+        match self.judge(t, value, true) {
+            Some(e) => e,
+            None => unreachable!("judge answers every sample when asked to"),
+        }
+    }
+
+    /// Like [`observe`](Self::observe), but builds the evaluation (and its
+    /// reason text) only when the state changed, for callers that act on
+    /// changes alone. The trend and the state machine step exactly as with
+    /// `observe`.
+    pub fn observe_change(&mut self, t: Millis, value: f64) -> Option<Evaluation> {
+        self.judge(t, value, false)
+    }
+
+    fn judge(&mut self, t: Millis, value: f64, always: bool) -> Option<Evaluation> {
         if !value.is_finite() {
-            return self.ignored(t, value, "ignored: value is not finite".to_owned());
+            return always
+                .then(|| self.ignored(t, value, "ignored: value is not finite".to_owned()));
         }
         if let Some((last, _)) = self.last.filter(|&(last, _)| t < last) {
-            let reason = format!("ignored: sample at {t} is older than the last one at {last}");
-            return self.ignored(t, value, reason);
+            return always.then(|| {
+                let reason = format!("ignored: sample at {t} is older than the last one at {last}");
+                self.ignored(t, value, reason)
+            });
         }
         self.last = Some((t, value));
         self.add(t, value);
@@ -268,7 +286,7 @@ impl Forecast {
         let breach = eta.is_some_and(|e| e <= self.cfg.horizon_ms);
         let clear = eta.is_none_or(|e| e > self.cfg.clear_horizon_ms);
         let step = self.machine.step(t, breach, clear);
-        step.evaluation(t, value, self.cfg.limit, self.reason())
+        (always || step.changed).then(|| step.evaluation(t, value, self.cfg.limit, self.reason()))
     }
 
     fn ignored(&self, t: Millis, value: f64, reason: String) -> Evaluation {

@@ -294,3 +294,23 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #[test]
+    fn observe_change_answers_exactly_the_changes_observe_answers(obs in observations()) {
+        let (mut every, mut changes_only) = (disk(), disk());
+        for &(t, v) in &obs {
+            let e = every.observe(t, v);
+            let c = changes_only.observe_change(t, v);
+            prop_assert_eq!(c.is_some(), e.changed);
+            if let Some(c) = c {
+                prop_assert_eq!(c, e);
+            }
+            prop_assert_eq!(every.state(), changes_only.state());
+            prop_assert_eq!(
+                serde_json::to_string(&every).unwrap(),
+                serde_json::to_string(&changes_only).unwrap()
+            );
+        }
+    }
+}
