@@ -15,7 +15,25 @@ use crate::series::{Batch, Labels};
 pub(super) struct ForecastBinding {
     selector: Selector,
     cfg: ForecastConfig,
-    by_series: HashMap<Labels, Forecast>,
+    by_series: HashMap<Labels, Followed>,
+}
+
+/// One series' trend, and whether it has answered since this medic (or
+/// this configuration) started following it: the first answer is always
+/// reported (after a restart it resolves an incident left open), later ones
+/// only when the state changes.
+struct Followed {
+    forecast: Forecast,
+    answered: bool,
+}
+
+impl Followed {
+    fn new(forecast: Forecast) -> Self {
+        Followed {
+            forecast,
+            answered: false,
+        }
+    }
 }
 
 impl ForecastBinding {
@@ -32,13 +50,13 @@ impl ForecastBinding {
     }
 
     pub(super) fn state(&self, labels: &Labels) -> Option<medic_detectors::State> {
-        self.by_series.get(labels).map(Forecast::state)
+        self.by_series.get(labels).map(|f| f.forecast.state())
     }
 
     pub(super) fn model_states(&self) -> Vec<(Labels, String)> {
         self.by_series
             .iter()
-            .filter_map(|(l, f)| Some((l.clone(), serde_json::to_string(f).ok()?)))
+            .filter_map(|(l, f)| Some((l.clone(), serde_json::to_string(&f.forecast).ok()?)))
             .collect()
     }
 
@@ -51,35 +69,48 @@ impl ForecastBinding {
             if let Ok(f) = serde_json::from_str::<Forecast>(&text)
                 && f.config() == fresh.config()
             {
-                self.by_series.insert(l, f);
+                self.by_series.insert(l, Followed::new(f));
                 n += 1;
             }
         }
         n
     }
 
-    /// Feeds the batch's selected samples; every evaluation is reported,
-    /// with the prediction as detail.
+    /// Feeds the batch's selected samples; reports what the engine acts on
+    /// (state changes and each series' first answer), with the prediction
+    /// as detail, and how many samples were judged.
     pub(super) fn observe(&mut self, detector: &str, batch: &Batch) -> (Vec<Change>, u64) {
         let mut out = Vec::new();
+        let mut judged = 0;
         for s in &batch.samples {
             if !self.selector.matches(&s.name, &s.labels) {
                 continue;
             }
-            let f = self
-                .by_series
-                .entry(s.labels.clone())
-                .or_insert_with(|| Forecast::new(self.cfg));
-            let evaluation = f.observe(s.at, s.value);
-            out.push(Change {
-                detector: detector.to_string(),
-                labels: s.labels.clone(),
-                detail: Some(detail(f)),
-                evaluation,
-            });
+            // The labels are cloned for a new series only.
+            let f = match self.by_series.get_mut(&s.labels) {
+                Some(f) => f,
+                None => self
+                    .by_series
+                    .entry(s.labels.clone())
+                    .or_insert_with(|| Followed::new(Forecast::new(self.cfg))),
+            };
+            judged += 1;
+            let evaluation = if f.answered {
+                f.forecast.observe_change(s.at, s.value)
+            } else {
+                f.answered = true;
+                Some(f.forecast.observe(s.at, s.value))
+            };
+            if let Some(evaluation) = evaluation {
+                out.push(Change {
+                    detector: detector.to_string(),
+                    labels: s.labels.clone(),
+                    detail: Some(detail(&f.forecast)),
+                    evaluation,
+                });
+            }
         }
-        let n = out.len() as u64;
-        (out, n)
+        (out, judged)
     }
 }
 

@@ -494,13 +494,33 @@ enum Machines {
         /// Boxed: the members' configurations make it the largest variant.
         ensemble: Box<EnsembleConfig>,
         cfg: ThresholdConfig,
-        // The model (learnt state, saved and restored) and the lifecycle
-        // over its score.
-        by_series: HashMap<Labels, (Ensemble, Threshold)>,
+        by_series: HashMap<Labels, AnomalySeries>,
     },
     /// Boxed: its configuration makes it the largest variant.
     Multivariate(Box<MultivariateBinding>),
     Forecast(Box<ForecastBinding>),
+}
+
+/// One label set an anomaly detector follows.
+struct AnomalySeries {
+    /// The model: learnt state, saved and restored.
+    model: Ensemble,
+    /// The lifecycle over its score (not saved: a restart starts it over).
+    lifecycle: Threshold,
+    /// Whether the lifecycle has answered since it was made. Its first
+    /// answer is always reported (after a restart it resolves an incident
+    /// left open); later ones only when the state changes.
+    answered: bool,
+}
+
+impl AnomalySeries {
+    fn new(model: Ensemble, cfg: &ThresholdConfig) -> Self {
+        AnomalySeries {
+            model,
+            lifecycle: Threshold::new(cfg.clone()),
+            answered: false,
+        }
+    }
 }
 
 /// One configured detector with its per-label-set state machines.
@@ -734,7 +754,7 @@ impl Bound {
         match &self.machines {
             Machines::Anomaly { by_series, .. } => by_series
                 .iter()
-                .filter_map(|(l, (m, _))| Some((l.clone(), serde_json::to_string(m).ok()?)))
+                .filter_map(|(l, a)| Some((l.clone(), serde_json::to_string(&a.model).ok()?)))
                 .collect(),
             Machines::Multivariate(b) => b.model_states(),
             Machines::Forecast(b) => b.model_states(),
@@ -749,7 +769,7 @@ impl Bound {
                 let mut n = 0;
                 for (l, text) in states {
                     if let Ok(m) = serde_json::from_str::<Ensemble>(&text) {
-                        by_series.insert(l, (m, Threshold::new(cfg.clone())));
+                        by_series.insert(l, AnomalySeries::new(m, cfg));
                         n += 1;
                     }
                 }
@@ -776,8 +796,8 @@ impl Bound {
     }
 
     /// Feed a batch; returns the evaluations the engine acts on (per-series
-    /// threshold machines: changes and first answers; other kinds: all) and
-    /// how many state machines were evaluated.
+    /// threshold, anomaly and forecast machines: changes and first answers;
+    /// other kinds: all) and how many state machines were evaluated.
     pub fn observe(&mut self, batch: &Batch) -> (Vec<Change>, u64) {
         let name = self.config.name.value.clone();
         let mut out = Vec::new();
@@ -916,26 +936,41 @@ impl Bound {
                     if !selector.matches(&s.name, &s.labels) {
                         continue;
                     }
-                    let (m, t) = by_series.entry(s.labels.clone()).or_insert_with(|| {
-                        (Ensemble::new(**ensemble), Threshold::new(cfg.clone()))
-                    });
-                    let score = m.observe(s.at, s.value);
+                    // The labels are cloned for a new series only.
+                    let a = match by_series.get_mut(&s.labels) {
+                        Some(a) => a,
+                        None => by_series
+                            .entry(s.labels.clone())
+                            .or_insert_with(|| AnomalySeries::new(Ensemble::new(**ensemble), cfg)),
+                    };
+                    let score = a.model.observe(s.at, s.value);
                     // Suppression gives one alarm per episode; once the
                     // alarm is pending or firing, the unsuppressed score
                     // says whether the value is still anomalous, so a
                     // lasting shift keeps its incident open (and a `for`
                     // hold can be met) until the model has learnt the new
                     // level.
-                    let judged = match t.state() {
-                        State::Pending | State::Firing => m.unsuppressed(&score),
+                    let judged = match a.lifecycle.state() {
+                        State::Pending | State::Firing => a.model.unsuppressed(&score),
                         _ => score.score,
                     };
-                    let mut e = t.observe(s.at, judged);
+                    evaluations += 1;
+                    // Like the threshold detector: only what the engine acts
+                    // on (a change, or a new lifecycle's first answer) gets
+                    // its evidence text and detail built.
+                    let e = if a.answered {
+                        a.lifecycle.observe_change(s.at, judged)
+                    } else {
+                        a.answered = true;
+                        Some(a.lifecycle.observe(s.at, judged))
+                    };
+                    let Some(mut e) = e else {
+                        continue;
+                    };
                     let score = Score {
                         score: judged,
                         ..score
                     };
-                    evaluations += 1;
                     e.evidence.observed = s.value;
                     e.evidence.reason = anomaly_reason(&score, cfg.value + f64::EPSILON);
                     out.push(Change {
@@ -1015,7 +1050,9 @@ impl Bound {
                 .map(|t| t.machine.state()),
             Machines::ErrorRate { groups, .. } => groups.get(labels).map(|m| m.state()),
             Machines::Heartbeat { by_series, .. } => by_series.get(labels).map(|m| m.state()),
-            Machines::Anomaly { by_series, .. } => by_series.get(labels).map(|(_, m)| m.state()),
+            Machines::Anomaly { by_series, .. } => {
+                by_series.get(labels).map(|a| a.lifecycle.state())
+            }
             Machines::Multivariate(b) => b.state(labels),
             Machines::Forecast(b) => b.state(labels),
         }
