@@ -4,6 +4,9 @@
 # (--web.enable-remote-write-receiver), one after the other in one run,
 # REPEATS times alternating the order. Writes bench/results/remote_write.md.
 #   bench/remote_write/run.sh            # SERIES=100000 DURATION=20 REPEATS=3
+# DETECTOR=anomaly runs an `anomaly` detector (model auto) on every series
+# instead of the threshold, and writes bench/results/remote_write-anomaly.md.
+# MEDIC_BIN=path runs that medic binary instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/medic-target}"
@@ -12,9 +15,22 @@ DURATION="${DURATION:-20}"
 REPEATS="${REPEATS:-3}"
 THREADS="${THREADS:-2}"
 BATCH="${BATCH:-1000}"
+DETECTOR="${DETECTOR:-threshold}"
+case "$DETECTOR" in
+  threshold) RESULTS=bench/results/remote_write.md
+    DETECTOR_YAML=$'  - name: bench-high\n    kind: threshold\n    series: \'{job="bench"}\'\n    above: 100000' ;;
+  anomaly) RESULTS=bench/results/remote_write-anomaly.md
+    DETECTOR_YAML=$'  - name: bench-anomaly\n    kind: anomaly\n    series: \'{job="bench"}\'' ;;
+  *) echo "DETECTOR must be threshold or anomaly"; exit 1 ;;
+esac
 command -v prometheus >/dev/null || { echo "prometheus is required (apt-get install prometheus)"; exit 1; }
-cargo build --release --locked -p medic-agent -p medic-bench-rw
-MEDIC="$CARGO_TARGET_DIR/release/medic"
+if [ -n "${MEDIC_BIN:-}" ]; then
+  cargo build --release --locked -p medic-bench-rw
+  MEDIC="$MEDIC_BIN"
+else
+  cargo build --release --locked -p medic-agent -p medic-bench-rw
+  MEDIC="$CARGO_TARGET_DIR/release/medic"
+fi
 LOAD="$CARGO_TARGET_DIR/release/rwload"
 D="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$D"' EXIT
@@ -32,10 +48,7 @@ sources:
     kind: remote_write
     limits: {max_series: 5000000, max_body_bytes: 67108864}
 detectors:
-  - name: bench-high
-    kind: threshold
-    series: '{job="bench"}'
-    above: 100000
+$DETECTOR_YAML
 YAML
   "$MEDIC" run --config "$D/medic/medic.yaml" > "$D/medic/log" 2>&1 &
   local pid=$!
@@ -60,9 +73,9 @@ run_prometheus() {
 for i in $(seq "$REPEATS"); do
   if [ $((i % 2)) = 1 ]; then run_medic; run_prometheus; else run_prometheus; run_medic; fi
 done
-python3 - "$D/results.jsonl" "$SERIES" "$DURATION" "$THREADS" "$BATCH" "$REPEATS" <<'PY'
+python3 - "$D/results.jsonl" "$SERIES" "$DURATION" "$THREADS" "$BATCH" "$REPEATS" "$DETECTOR" "$RESULTS" "$MEDIC" <<'PY'
 import json, statistics, sys, subprocess, datetime, os
-path, series, duration, threads, batch, repeats = sys.argv[1:]
+path, series, duration, threads, batch, repeats, detector, results, medic = sys.argv[1:]
 rows = [json.loads(l) for l in open(path)]
 def med(r, k): return statistics.median(x[k] for x in rows if x["receiver"] == r)
 m, p = "medic", "prometheus"
@@ -70,7 +83,7 @@ prom_v = subprocess.run(["prometheus", "--version"], capture_output=True, text=T
 out = []
 out.append("# remote_write ingest: medic beside Prometheus\n")
 out.append(f"Generated {datetime.date.today()} by `bench/remote_write/run.sh` on a machine with nproc = {os.cpu_count()} (shared, noisy). {prom_v}.\n")
-out.append(f"Stream: {series} series (4 labels each), samples in requests of {batch}, {threads} client threads, {duration} s per throughput phase, {repeats} runs per receiver alternating the order; medians. medic runs a threshold detector on every series and its series cache.\n")
+out.append(f"Stream: {series} series (4 labels each), samples in requests of {batch}, {threads} client threads, {duration} s per throughput phase, {repeats} runs per receiver alternating the order; medians. medic runs {'a threshold detector' if detector == 'threshold' else 'an anomaly detector (model auto: median/MAD, EWMA and Page–Hinkley)'} on every series and its series cache. medic binary: `{medic}`.\n")
 out.append("| receiver | samples/s (wall) | samples per CPU-second | bytes per active series (RSS growth / series) |")
 out.append("|---|---:|---:|---:|")
 for r in (m, p):
@@ -78,11 +91,13 @@ for r in (m, p):
 rate = med(m,'samples_per_cpu_second') / med(p,'samples_per_cpu_second')
 mem = med(m,'bytes_per_series') / med(p,'bytes_per_series')
 out.append("")
-out.append(f"Ratios medic / Prometheus: ingest per core **{rate:.2f}×** (goal ≥ 2), memory per series **{mem:.2f}×** (goal ≤ 0.25).\n")
-out.append("Reproduce: `bench/remote_write/run.sh` (env SERIES, DURATION, REPEATS, THREADS, BATCH). Raw rows:\n")
+goals = (" (goal ≥ 2)", " (goal ≤ 0.25)") if detector == "threshold" else ("", "")
+out.append(f"Ratios medic / Prometheus: ingest per core **{rate:.2f}×**{goals[0]}, memory per series **{mem:.2f}×**{goals[1]}.\n")
+env = f"DETECTOR={detector} " if detector != "threshold" else ""
+out.append(f"Reproduce: `{env}bench/remote_write/run.sh` (env SERIES, DURATION, REPEATS, THREADS, BATCH, DETECTOR, MEDIC_BIN). Raw rows:\n")
 out.append("```")
 out += [json.dumps(r) for r in rows]
 out.append("```")
-open("bench/results/remote_write.md", "w").write("\n".join(out) + "\n")
+open(results, "w").write("\n".join(out) + "\n")
 print("\n".join(out[:12]))
 PY
