@@ -9,7 +9,8 @@
 //!   detectors will live in `detectors/`.
 //! * `medic_mad`, `medic_ewma`, `medic_ph`, `medic_seasonal`,
 //!   `medic_cluster`, `medic_ensemble`, `medic_ensemble_cluster`,
-//!   `medic_contextual`: medic's anomaly models from
+//!   `medic_contextual`, `medic_art`, `medic_art_contextual`: medic's
+//!   anomaly models from
 //!   `medic_detectors::anomaly` (see [`medic`]).
 
 use std::collections::VecDeque;
@@ -19,7 +20,7 @@ pub mod medic;
 use crate::runner::{DetectorFactory, Streaming};
 
 /// Names accepted by [`factory`].
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 12] = [
     "null",
     "baseline_gaussian",
     "medic_mad",
@@ -30,6 +31,8 @@ pub const NAMES: [&str; 10] = [
     "medic_ensemble",
     "medic_ensemble_cluster",
     "medic_contextual",
+    "medic_art",
+    "medic_art_contextual",
 ];
 
 /// The built-in detector called `name`.

@@ -38,6 +38,17 @@
 //!   after each alarm. Bounded by a maximum number of contexts (least
 //!   recently used forgotten). It catches breaks of a learnt sequence as
 //!   well as values outside everything seen.
+//! * [`Art`]: fuzzy ART (adaptive resonance theory, with dual vigilance)
+//!   on features of a short sliding window: its last value, its shape
+//!   (scaled by its own minimum and maximum) and its Haar wavelet
+//!   transform, in a range learnt causally (set by held-back first values,
+//!   stretched when a value falls outside, the learnt categories
+//!   re-expressed exactly). An input that matches no learnt cluster well
+//!   enough (the lower vigilance follows the running level of the best
+//!   match) founds a new cluster: an anomaly, scored by how far its match
+//!   fell below that level, with a rest period after it. Bounded by a
+//!   maximum number of categories (least recently used forgotten). It
+//!   catches new levels and new shapes of the recent values.
 //! * [`Ensemble`]: the maximum of the members configured (by default
 //!   median / MAD, EWMA and Page–Hinkley; optionally the seasonal
 //!   baseline, window clustering and the contextual model), with noise
@@ -70,6 +81,7 @@
 //! log-logistic curve that is 0 at 0, ½ at the detector's `z_half`, and
 //! approaches 1 without saturating early (so large deviations stay ordered).
 
+mod art;
 mod cluster;
 mod contextual;
 mod ensemble;
@@ -79,6 +91,7 @@ mod multivariate;
 mod page_hinkley;
 mod seasonal;
 
+pub use art::{Art, ArtConfig, RangeGrowth};
 pub use cluster::{Cluster, ClusterConfig};
 pub use contextual::{Contextual, ContextualConfig};
 pub use ensemble::{Combine, Ensemble, EnsembleConfig};
