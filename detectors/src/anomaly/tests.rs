@@ -37,6 +37,7 @@ fn models() -> Vec<(&'static str, Box<dyn Model>)> {
             "ensemble",
             Box::new(Ensemble::new(EnsembleConfig::default())),
         ),
+        ("contextual_art", Box::new(contextual_art(0.8))),
         (
             "ensemble_suppress",
             Box::new(Ensemble::new(EnsembleConfig {
@@ -244,6 +245,84 @@ fn warm_up_is_reported() {
     let scores = feed(&mut m, &noisy(60));
     assert!(scores[..50].iter().all(|s| s.warming_up && s.score == 0.0));
     assert!(!scores[55].warming_up);
+}
+
+/// The contextual and ART members alone, with no warm-up or suppression of
+/// the ensemble's own.
+fn contextual_art(unconfirmed: f64) -> Ensemble {
+    Ensemble::new(EnsembleConfig {
+        mad: None,
+        ewma: None,
+        page_hinkley: None,
+        contextual: Some(ContextualConfig {
+            warm_up: 30,
+            ..ContextualConfig::default()
+        }),
+        art: Some(ArtConfig {
+            warm_up: 30,
+            ..ArtConfig::default()
+        }),
+        art_unconfirmed: unconfirmed,
+        warm_up: 0,
+        ..EnsembleConfig::default()
+    })
+}
+
+/// A repeating pattern that changes shape at 400 and level at 700.
+fn patterned(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| match i {
+            0..400 => 10.0 + (i % 6) as f64,
+            400..700 => 10.0 + if i % 6 < 3 { 0.0 } else { 5.0 },
+            _ => 40.0 + (i % 6) as f64,
+        })
+        .collect()
+}
+
+#[test]
+fn art_vouches_for_the_contextual_member_or_its_vote_is_discounted() {
+    let series = patterned(900);
+    let mut contextual = Contextual::new(ContextualConfig {
+        warm_up: 30,
+        ..ContextualConfig::default()
+    });
+    let mut art = Art::new(ArtConfig {
+        warm_up: 30,
+        ..ArtConfig::default()
+    });
+    let c = feed(&mut contextual, &series);
+    let a = feed(&mut art, &series);
+    // Without the discount the pair is the larger of the two.
+    let plain = feed(&mut contextual_art(1.0), &series);
+    for i in 0..series.len() {
+        assert_eq!(plain[i].score, c[i].score.max(a[i].score), "{i}");
+    }
+    // With it, each contextual vote counts whole or × 0.8.
+    let gated = feed(&mut contextual_art(0.8), &series);
+    let (mut whole, mut discounted) = (0, 0);
+    for i in 0..series.len() {
+        let s = gated[i].score;
+        if s == c[i].score.max(a[i].score) && c[i].score > 0.0 {
+            whole += 1;
+        } else if s == (0.8 * c[i].score).max(a[i].score) {
+            discounted += usize::from(c[i].score > a[i].score);
+        } else {
+            panic!(
+                "{i}: {s} from contextual {} and ART {}",
+                c[i].score, a[i].score
+            );
+        }
+    }
+    assert!(
+        whole > 0 && discounted > 0,
+        "{whole} whole, {discounted} discounted"
+    );
+    // The level shift is an alarm either way.
+    assert!(
+        gated[700..705].iter().any(|s| s.score >= 0.75),
+        "{:?}",
+        &gated[700..705]
+    );
 }
 
 #[test]
