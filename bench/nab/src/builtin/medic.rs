@@ -6,12 +6,11 @@
 //! with the same settings, warm-up and suppression of repeated alarms;
 //! `medic_contextual` and `medic_art` are the contextual and fuzzy ART
 //! models alone, each with its own warm-up and rest period, and
-//! `medic_art_contextual` the two together ([`ArtContextual`]).
+//! `medic_art_contextual` the two together ([`nab_art_contextual_config`]).
 
-use medic_detectors::Millis;
 use medic_detectors::anomaly::{
     Art, ArtConfig, ClusterConfig, Combine, Contextual, ContextualConfig, Direction, Ensemble,
-    EnsembleConfig, EwmaConfig, Model, PageHinkleyConfig, RollingMadConfig, Score, SeasonalConfig,
+    EnsembleConfig, EwmaConfig, Model, PageHinkleyConfig, RollingMadConfig, SeasonalConfig,
 };
 
 use crate::runner::{DetectorFactory, Streaming};
@@ -74,6 +73,7 @@ pub fn nab_ensemble_config() -> EnsembleConfig {
         min_abs_deviation: 0.0,
         warm_up: 30,
         suppress: 300,
+        ..EnsembleConfig::default()
     }
 }
 
@@ -319,25 +319,20 @@ pub fn nab_contextual_config() -> ContextualConfig {
 /// (the range margin, the level weight and the gap each lose 2 to 3
 /// points a step away), so expect about 68 standard on other data. Where it
 /// earns its place is beside the contextual model: see
-/// [`ArtContextual`].
+/// [`nab_art_contextual_config`].
 pub fn nab_art_config() -> ArtConfig {
     ArtConfig::default()
 }
 
-/// A contextual score not accompanied by a new ART cluster in the last
-/// [`ART_NOVEL_ROWS`] rows is multiplied by this in [`ArtContextual`].
-pub const ART_UNCONFIRMED: f64 = 0.8;
-
-/// See [`ART_UNCONFIRMED`].
-pub const ART_NOVEL_ROWS: u64 = 3;
-
 /// `medic_art_contextual`: the contextual model ([`nab_contextual_config`])
-/// and the fuzzy ART model ([`nab_art_config`]) side by side, each with its
-/// own warm-up and rest period. The score is the larger of ART's score and
-/// the contextual score, the latter multiplied by [`ART_UNCONFIRMED`] unless
-/// ART founded a new cluster (scored or not, resting or not) at this row or
-/// the [`ART_NOVEL_ROWS`] before it: an alarm of the contextual memory that
-/// the window's features also find novel counts more. Causal, as both
+/// and the fuzzy ART model ([`nab_art_config`]) side by side in an
+/// [`Ensemble`] with no warm-up or suppression of its own, each member with
+/// its own warm-up and rest period: what `model: contextual_art` runs in
+/// medic. The score is the larger of ART's score and the contextual score,
+/// the latter multiplied by `art_unconfirmed` (0.8, the library default)
+/// unless ART founded a new cluster (scored or not, resting or not) at this
+/// row or the `art_novel` (3) before it: an alarm of the contextual memory
+/// that the window's features also find novel counts more. Causal, as both
 /// models are.
 ///
 /// Development (means over `warm_up` 100 / 150 / 200 / 250 of both models;
@@ -351,7 +346,7 @@ pub const ART_NOVEL_ROWS: u64 = 3;
 ///   to 30: no change. ART variants of the list at [`nab_art_config`]:
 ///   72.28 to 73.46 standard, all above the contextual model on the three
 ///   profiles.
-/// * The gate ([`ART_UNCONFIRMED`] g, [`ART_NOVEL_ROWS`] k): g 0.9 with k
+/// * The gate (`art_unconfirmed` (0.8) g, `art_novel` (3) k): g 0.9 with k
 ///   0 / 3 / 10 / 30 / 100 73.78 / 73.75 / 73.75 / 73.74 / 73.58 standard;
 ///   with k 3, g 0.98 / 0.95 / 0.8 / 0.7 / 0.5 73.46 / 73.79 / 73.78 /
 ///   74.09 / 73.24 (0.8: 73.78 / 67.83 / 78.13; 0.7: 74.09 / 68.02 /
@@ -364,46 +359,13 @@ pub const ART_NOVEL_ROWS: u64 = 3;
 ///   2.5, (`vigilance`, `cluster_gap`) (0.92, 0.04), shape weight 1):
 ///   72.66 to 73.89 / 65.97 to 67.90 / 77.12 to 78.21, every one above the
 ///   contextual model on all three profiles.
-pub struct ArtContextual {
-    art: Art,
-    contextual: Contextual,
-    /// Clusters ART had founded at the previous row.
-    clusters: u64,
-    /// Rows since ART last founded a cluster.
-    since_novel: u64,
-}
-
-impl ArtContextual {
-    /// Both models with no history.
-    pub fn new(art: ArtConfig, contextual: ContextualConfig) -> Self {
-        ArtContextual {
-            art: Art::new(art),
-            contextual: Contextual::new(contextual),
-            clusters: 0,
-            since_novel: u64::MAX,
-        }
-    }
-}
-
-impl Model for ArtContextual {
-    fn observe(&mut self, t: Millis, value: f64) -> Score {
-        let art = self.art.observe(t, value);
-        let mut contextual = self.contextual.observe(t, value);
-        let clusters = self.art.cluster_count();
-        self.since_novel = if clusters != self.clusters {
-            0
-        } else {
-            self.since_novel.saturating_add(1)
-        };
-        self.clusters = clusters;
-        if self.since_novel > ART_NOVEL_ROWS {
-            contextual.score *= ART_UNCONFIRMED;
-        }
-        if art.score > contextual.score {
-            art
-        } else {
-            contextual
-        }
+pub fn nab_art_contextual_config() -> EnsembleConfig {
+    EnsembleConfig {
+        contextual: Some(nab_contextual_config()),
+        art: Some(nab_art_config()),
+        warm_up: 0,
+        suppress: 0,
+        ..alone()
     }
 }
 
@@ -431,7 +393,7 @@ fn alone() -> EnsembleConfig {
 /// contextual model ([`nab_contextual_config`]) alone, not in an ensemble:
 /// it has its own warm-up and rest period; so has `medic_art`, the fuzzy
 /// ART model ([`nab_art_config`]). `medic_art_contextual` is both
-/// ([`ArtContextual`]).
+/// ([`nab_art_contextual_config`]).
 pub fn factory(name: &str) -> Option<ModelFactory> {
     let make: fn() -> Box<dyn Model> = match name {
         "medic_mad" => || {
@@ -477,12 +439,7 @@ pub fn factory(name: &str) -> Option<ModelFactory> {
         "medic_ensemble" => || Box::new(Ensemble::new(nab_ensemble_config())),
         "medic_contextual" => || Box::new(Contextual::new(nab_contextual_config())),
         "medic_art" => || Box::new(Art::new(nab_art_config())),
-        "medic_art_contextual" => || {
-            Box::new(ArtContextual::new(
-                nab_art_config(),
-                nab_contextual_config(),
-            ))
-        },
+        "medic_art_contextual" => || Box::new(Ensemble::new(nab_art_contextual_config())),
         _ => return None,
     };
     let name = NAMES.iter().find(|&&n| n == name)?;
