@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use medic_detectors::anomaly::{
-    ContextualConfig, Direction, Ensemble, EnsembleConfig, Model, MultivariateConfig, Score,
-    SeasonalConfig,
+    ArtConfig, ContextualConfig, Direction, Ensemble, EnsembleConfig, Model, MultivariateConfig,
+    Score, SeasonalConfig,
 };
 use medic_detectors::{
     BurnRule, Comparison, ErrorRate, ErrorRateConfig, Evaluation, Evidence, ForecastConfig,
@@ -321,6 +321,13 @@ pub enum AnomalyModel {
     /// level is a score of 0.75. Costs more than the others: about 5 µs per
     /// point and up to ~100 KB of state per series.
     Contextual,
+    /// The contextual model beside a fuzzy ART model of the last 4 values'
+    /// level and shape (a new cluster of windows is an anomaly); a
+    /// contextual alarm that ART does not also find new counts × 0.8. The
+    /// best of medic's models on NAB (73.78 standard, against 71.81 for
+    /// `contextual`). Learns for 150 points; about 10 µs per point and up
+    /// to ~140 KB of state per series.
+    ContextualArt,
 }
 
 /// Which deviations an `anomaly` detector counts.
@@ -372,6 +379,11 @@ impl AnomalyModel {
             },
             AnomalyModel::Contextual => EnsembleConfig {
                 contextual: Some(ContextualConfig::default()),
+                ..only(all)
+            },
+            AnomalyModel::ContextualArt => EnsembleConfig {
+                contextual: Some(ContextualConfig::default()),
+                art: Some(ArtConfig::default()),
                 ..only(all)
             },
         };

@@ -342,39 +342,63 @@ warm_up: 20
     assert!(resolved - 100 > 30, "{states:?}");
 }
 
-#[test]
-fn the_contextual_model_fires_once_on_a_new_level_and_resolves_once_it_is_learnt() {
-    let mut d = Bound::new(cfg(r#"name: depth
-kind: anomaly
-series: depth
-model: contextual
-threshold: 0.75
-"#));
+/// Feeds a repeating pattern around 10, then the same pattern around 50
+/// from point 300, to an anomaly detector of `model`; checks each reported
+/// change with `check` and returns the state changes.
+fn pattern_then_new_level(
+    model: &str,
+    mut check: impl FnMut(i64, &Change),
+) -> (Bound, Vec<(i64, State)>) {
+    let mut d = Bound::new(cfg(&format!(
+        "name: depth\nkind: anomaly\nseries: depth\nmodel: {model}\nthreshold: 0.75\n"
+    )));
     let mut states = Vec::new();
-    let mut first_score = None;
     for i in 0..800i64 {
-        // A repeating pattern around 10, then the same pattern around 50
-        // from point 300.
         let base = if i < 300 { 10.0 } else { 50.0 };
         let v = base + (i % 5) as f64;
         let (c, _) = d.observe(&batch(i * 1000, &[("depth", &[("job", "q")], v)]));
         for c in c {
-            let detail = c.detail.as_ref().unwrap();
-            assert_eq!(detail["model"], "contextual");
-            if i < 150 {
-                assert_eq!(detail["warming_up"], true, "{i}");
-            }
-            if i == 300 {
-                first_score = detail["score"].as_f64();
-            }
+            assert_eq!(c.detail.as_ref().unwrap()["model"], model);
+            check(i, &c);
             if c.evaluation.changed {
                 states.push((i, c.evaluation.state));
             }
         }
     }
+    (d, states)
+}
+
+#[test]
+fn the_contextual_model_fires_once_on_a_new_level_and_resolves_once_it_is_learnt() {
+    let mut first_score = None;
+    let (_, states) = pattern_then_new_level("contextual", |i, c| {
+        let detail = c.detail.as_ref().unwrap();
+        if i < 150 {
+            assert_eq!(detail["warming_up"], true, "{i}");
+        }
+        if i == 300 {
+            first_score = detail["score"].as_f64();
+        }
+    });
     assert!(first_score.is_some_and(|s| s >= 0.75), "{first_score:?}");
     let resolved = one_incident(&states, 300);
     // Open while the new level's contexts are new, though the model's own
     // rest period zeroes its score after the first point.
     assert!(resolved > 301, "{states:?}");
+}
+
+#[test]
+fn the_contextual_art_model_fires_once_on_a_new_level_with_its_evidence() {
+    let (d, states) = pattern_then_new_level("contextual_art", |_, c| {
+        if c.evaluation.state == State::Firing {
+            let detail = c.detail.as_ref().unwrap();
+            assert!(detail["score"].as_f64().unwrap() >= 0.75, "{detail}");
+        }
+    });
+    let resolved = one_incident(&states, 300);
+    assert!(resolved > 301, "{states:?}");
+    // The learnt state of both members is saved.
+    let saved = d.model_states();
+    assert_eq!(saved.len(), 1);
+    assert!(saved[0].1.contains("\"art\":{"), "{}", &saved[0].1[..200]);
 }
