@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use medic_detectors::Millis;
 use medic_detectors::anomaly::{
-    Cluster, ClusterConfig, Contextual, ContextualConfig, DAY_MS, Ensemble, EnsembleConfig, Ewma,
-    EwmaConfig, Model, Multivariate, MultivariateConfig, PageHinkley, PageHinkleyConfig,
-    RollingMad, RollingMadConfig, Seasonal, SeasonalConfig,
+    Art, ArtConfig, Cluster, ClusterConfig, Contextual, ContextualConfig, DAY_MS, Ensemble,
+    EnsembleConfig, Ewma, EwmaConfig, Model, Multivariate, MultivariateConfig, PageHinkley,
+    PageHinkleyConfig, RollingMad, RollingMadConfig, Seasonal, SeasonalConfig,
 };
 use medic_detectors::forecast::{Forecast, ForecastConfig};
 use serde::Serialize;
@@ -127,6 +127,19 @@ fn models() -> Vec<(&'static str, Box<dyn BenchModel>)> {
             "contextual",
             Box::new(Contextual::new(ContextualConfig::default())),
         ),
+        ("art", Box::new(Art::new(ArtConfig::default()))),
+        (
+            // `model: contextual_art` in medic.
+            "contextual_art",
+            Box::new(Ensemble::new(EnsembleConfig {
+                mad: None,
+                ewma: None,
+                page_hinkley: None,
+                contextual: Some(ContextualConfig::default()),
+                art: Some(ArtConfig::default()),
+                ..EnsembleConfig::default()
+            })),
+        ),
         (
             "multivariate_19",
             Box::new(Rows19(Multivariate::new(MultivariateConfig::default()))),
@@ -168,7 +181,8 @@ bench_model!(
     Seasonal,
     Ensemble,
     Cluster,
-    Contextual
+    Contextual,
+    Art
 );
 
 /// The multivariate model fed rows of 19 metrics (as in the ASD dataset)
