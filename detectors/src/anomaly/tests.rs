@@ -8,6 +8,97 @@ pub(super) fn feed<M: Model + ?Sized>(m: &mut M, values: &[f64]) -> Vec<Score> {
         .collect()
 }
 
+/// A repeating sawtooth 0, 1, …, 9.
+pub(super) fn saw(n: usize) -> Vec<f64> {
+    (0..n).map(|i| (i % 10) as f64).collect()
+}
+
+/// Values with repeats and rare jumps, with a few non-finite ones: input
+/// for the property tests every learned model shares.
+pub(super) fn values() -> impl proptest::strategy::Strategy<Value = Vec<f64>> {
+    use proptest::prelude::*;
+    let value = prop_oneof![
+        8 => (0u8..12).prop_map(f64::from),
+        2 => -1e3..1e3f64,
+        1 => proptest::num::f64::ANY,
+    ];
+    prop::collection::vec(value, 0..500)
+}
+
+/// Whether two scores are the same, bit for bit (NaN included).
+pub(super) fn same(a: &Score, b: &Score) -> bool {
+    a.score.to_bits() == b.score.to_bits()
+        && a.expected.to_bits() == b.expected.to_bits()
+        && a.lower.to_bits() == b.lower.to_bits()
+        && a.upper.to_bits() == b.upper.to_bits()
+        && a.warming_up == b.warming_up
+}
+
+/// A model made by `make` answers the same scores, bit for bit, on two runs
+/// over one noisy series.
+pub(super) fn assert_deterministic<M: Model>(make: impl Fn() -> M) {
+    let run = || {
+        let mut m = make();
+        let series: Vec<f64> = (0..3000)
+            .map(|i| crate::testutil::noise(i) * 10.0)
+            .collect();
+        feed(&mut m, &series)
+            .iter()
+            .map(|s| s.score.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(), run());
+}
+
+/// The properties every learned model has on any input `vs`: scores in
+/// [0, 1]; a score depends only on the values up to it (appending values
+/// after `cut` changes no earlier score); and a model saved (serde) or
+/// cloned after `cut` goes on exactly as the original, with equal state.
+pub(super) fn check_causal_and_restorable<M>(
+    make: impl Fn() -> M,
+    vs: &[f64],
+    cut: usize,
+) -> Result<(), proptest::test_runner::TestCaseError>
+where
+    M: Model + Clone + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    use proptest::{prop_assert, prop_assert_eq};
+    let k = cut % (vs.len() + 1);
+    let (mut all, mut prefix) = (make(), make());
+    let a = feed(&mut all, vs);
+    for s in &a {
+        prop_assert!((0.0..=1.0).contains(&s.score), "{:?}", s);
+    }
+    let b = feed(&mut prefix, &vs[..k]);
+    for i in 0..k {
+        prop_assert!(same(&a[i], &b[i]), "{}: {:?} {:?}", i, a[i], b[i]);
+    }
+    let text = serde_json::to_string(&prefix).unwrap();
+    let mut restored: M = serde_json::from_str(&text).unwrap();
+    prop_assert_eq!(&restored, &prefix);
+    let mut cloned = prefix.clone();
+    let rest = &vs[k..];
+    let at = |i: usize| (k + i) as Millis * 1000;
+    for (i, &v) in rest.iter().enumerate() {
+        let (p, r, c) = (
+            prefix.observe(at(i), v),
+            restored.observe(at(i), v),
+            cloned.observe(at(i), v),
+        );
+        prop_assert!(
+            same(&p, &r) && same(&p, &c),
+            "{}: {:?} {:?} {:?}",
+            k + i,
+            p,
+            r,
+            c
+        );
+        prop_assert!(same(&p, &a[k + i]), "{}: {:?} {:?}", k + i, p, a[k + i]);
+    }
+    prop_assert_eq!(&restored, &prefix);
+    Ok(())
+}
+
 /// A deterministic, noisy but stationary series around 10.
 fn noisy(n: usize) -> Vec<f64> {
     (0..n)
@@ -415,5 +506,12 @@ mod incremental_mad {
             prop_assert_eq!(a.score.to_bits(), b.score.to_bits());
             prop_assert_eq!(a.lower.to_bits(), b.lower.to_bits());
         }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn contextual_art_is_causal_and_restores_bit_for_bit(vs in values(), cut in 0usize..500) {
+        check_causal_and_restorable(|| contextual_art(0.8), &vs, cut)?;
     }
 }

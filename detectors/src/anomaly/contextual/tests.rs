@@ -1,14 +1,9 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::anomaly::tests::feed;
+use crate::anomaly::tests::{assert_deterministic, check_causal_and_restorable, feed, saw, values};
 use crate::anomaly::{Ensemble, EnsembleConfig};
 use crate::testutil::noise;
-
-/// A repeating sawtooth 0, 1, …, 9.
-fn saw(n: usize) -> Vec<f64> {
-    (0..n).map(|i| (i % 10) as f64).collect()
-}
 
 fn small(warm_up: usize) -> ContextualConfig {
     ContextualConfig {
@@ -190,25 +185,7 @@ fn regrids_match_quantising_in_the_new_range() {
 
 #[test]
 fn is_deterministic() {
-    let run = || {
-        let mut m = Contextual::new(ContextualConfig::default());
-        let series: Vec<f64> = (0..3000).map(|i| noise(i) * 10.0).collect();
-        feed(&mut m, &series)
-            .iter()
-            .map(|s| s.score.to_bits())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(run(), run());
-}
-
-/// Values with repeats and rare jumps, with a few non-finite ones.
-fn values() -> impl Strategy<Value = Vec<f64>> {
-    let value = prop_oneof![
-        8 => (0u8..12).prop_map(f64::from),
-        2 => -1e3..1e3f64,
-        1 => proptest::num::f64::ANY,
-    ];
-    prop::collection::vec(value, 0..500)
+    assert_deterministic(|| Contextual::new(ContextualConfig::default()));
 }
 
 fn cfg_small() -> ContextualConfig {
@@ -222,14 +199,6 @@ fn cfg_small() -> ContextualConfig {
     }
 }
 
-fn same(a: &Score, b: &Score) -> bool {
-    a.score.to_bits() == b.score.to_bits()
-        && a.expected.to_bits() == b.expected.to_bits()
-        && a.lower.to_bits() == b.lower.to_bits()
-        && a.upper.to_bits() == b.upper.to_bits()
-        && a.warming_up == b.warming_up
-}
-
 proptest! {
     #[test]
     fn scores_stay_in_unit_interval(vs in values()) {
@@ -241,35 +210,8 @@ proptest! {
     }
 
     #[test]
-    fn appending_values_does_not_change_past_scores(vs in values(), cut in 0usize..500) {
-        let k = cut % (vs.len() + 1);
-        let mut all = Contextual::new(cfg_small());
-        let mut prefix = Contextual::new(cfg_small());
-        let a = feed(&mut all, &vs);
-        let b = feed(&mut prefix, &vs[..k]);
-        for i in 0..k {
-            prop_assert!(same(&a[i], &b[i]), "{}: {:?} {:?}", i, a[i], b[i]);
-        }
-    }
-
-    #[test]
-    fn a_restored_model_continues_bit_for_bit(vs in values(), cut in 0usize..500) {
-        let k = cut % (vs.len() + 1);
-        let mut m = Contextual::new(cfg_small());
-        feed(&mut m, &vs[..k]);
-        let text = serde_json::to_string(&m).unwrap();
-        let mut restored: Contextual = serde_json::from_str(&text).unwrap();
-        prop_assert_eq!(&restored, &m);
-        let mut cloned = m.clone();
-        let rest = &vs[k..];
-        let a: Vec<Score> = rest.iter().enumerate().map(|(i, &v)| m.observe((k + i) as Millis, v)).collect();
-        let b: Vec<Score> = rest.iter().enumerate().map(|(i, &v)| restored.observe((k + i) as Millis, v)).collect();
-        let c: Vec<Score> = rest.iter().enumerate().map(|(i, &v)| cloned.observe((k + i) as Millis, v)).collect();
-        for i in 0..rest.len() {
-            prop_assert!(same(&a[i], &b[i]), "{}: {:?} {:?}", i, a[i], b[i]);
-            prop_assert!(same(&a[i], &c[i]), "{}: {:?} {:?}", i, a[i], c[i]);
-        }
-        prop_assert_eq!(&restored, &m);
+    fn is_causal_and_restores_bit_for_bit(vs in values(), cut in 0usize..500) {
+        check_causal_and_restorable(|| Contextual::new(cfg_small()), &vs, cut)?;
     }
 }
 
