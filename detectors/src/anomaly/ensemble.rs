@@ -33,10 +33,10 @@ pub struct EnsembleConfig {
     /// The contextual member (`None`: not used). Its `direction` is
     /// overridden by the ensemble's.
     pub contextual: Option<ContextualConfig>,
-    /// The fuzzy ART member (`None`: not used). It judges both directions;
-    /// with `direction` up or down its vote counts only for a value on that
-    /// side of the first member's expected value. Beside the contextual
-    /// member it also vouches for it: see `art_unconfirmed`.
+    /// The fuzzy ART member (`None`: not used). It has no expected value of
+    /// its own, so `direction` and `min_abs_deviation` judge its vote
+    /// against the first other member's expected value. Beside the
+    /// contextual member it also vouches for it: see `art_unconfirmed`.
     pub art: Option<ArtConfig>,
     /// With both the contextual and the ART member: a contextual vote is
     /// multiplied by this unless ART founded a new cluster at this point or
@@ -196,8 +196,8 @@ fn never() -> u64 {
 
 impl Ensemble {
     /// The ART member's score for `value` (0 on the side `direction`
-    /// ignores, judged against `expected`), and whether it vouches for the
-    /// contextual member.
+    /// ignores), judged against `expected` (the first other member's), and
+    /// whether it vouches for the contextual member.
     fn observe_art(&mut self, t: Millis, value: f64, expected: f64) -> Option<(Score, bool)> {
         let art = self.art.as_mut()?;
         let mut s = art.observe(t, value);
@@ -218,6 +218,12 @@ impl Ensemble {
         };
         if !side {
             s.score = 0.0;
+        }
+        // ART's own `expected` is the middle of its learnt range, not a
+        // prediction: `min_abs_deviation` judges its vote against the other
+        // members' expectation too, when there is one.
+        if expected.is_finite() {
+            s.expected = expected;
         }
         Some((s, self.since_art_novel <= self.cfg.art_novel))
     }

@@ -341,7 +341,11 @@ fn warm_up_is_reported() {
 /// The contextual and ART members alone, with no warm-up or suppression of
 /// the ensemble's own.
 fn contextual_art(unconfirmed: f64) -> Ensemble {
-    Ensemble::new(EnsembleConfig {
+    Ensemble::new(contextual_art_config(unconfirmed))
+}
+
+fn contextual_art_config(unconfirmed: f64) -> EnsembleConfig {
+    EnsembleConfig {
         mad: None,
         ewma: None,
         page_hinkley: None,
@@ -356,7 +360,7 @@ fn contextual_art(unconfirmed: f64) -> Ensemble {
         art_unconfirmed: unconfirmed,
         warm_up: 0,
         ..EnsembleConfig::default()
-    })
+    }
 }
 
 /// A repeating pattern that changes shape at 400 and level at 700.
@@ -414,6 +418,57 @@ fn art_vouches_for_the_contextual_member_or_its_vote_is_discounted() {
         "{:?}",
         &gated[700..705]
     );
+}
+
+/// A ramp 10…15, one excursion to 60 at 300 (which stretches ART's range:
+/// its own `expected`, the range's middle, moves to about 36), then the
+/// ramp 40…45 from 400.
+fn excursion_then_new_level() -> Vec<f64> {
+    (0..600)
+        .map(|i| match i {
+            300..303 => 60.0,
+            0..400 => 10.0 + (i % 6) as f64,
+            _ => 40.0 + (i % 6) as f64,
+        })
+        .collect()
+}
+
+#[test]
+fn min_abs_deviation_judges_the_art_vote_against_the_other_members_expectation() {
+    // An EWMA member that never scores more than a trace (z_half huge)
+    // supplies the expectation; the ART member's vote counts where the
+    // value is at least `d` from it.
+    let ewma = EwmaConfig {
+        z_half: 1e12,
+        ..EwmaConfig::default()
+    };
+    let art = ArtConfig {
+        warm_up: 30,
+        ..ArtConfig::default()
+    };
+    let series = excursion_then_new_level();
+    let e = feed(&mut Ewma::new(ewma), &series);
+    let a = feed(&mut Art::new(art), &series);
+    let d = 10.0;
+    let mut m = Ensemble::new(EnsembleConfig {
+        mad: None,
+        page_hinkley: None,
+        ewma: Some(ewma),
+        art: Some(art),
+        min_abs_deviation: d,
+        warm_up: 0,
+        ..EnsembleConfig::default()
+    });
+    let got = feed(&mut m, &series);
+    let mut counted = 0;
+    for i in 0..series.len() {
+        let far = (series[i] - e[i].expected).abs() >= d;
+        let vote = |s: f64| if far { s } else { 0.0 };
+        assert_eq!(got[i].score, vote(e[i].score).max(vote(a[i].score)), "{i}");
+        counted += usize::from(far && a[i].score > 0.5);
+    }
+    // The new level, far from the EWMA but near the middle of ART's range.
+    assert!(counted >= 1, "{a:?}");
 }
 
 #[test]
