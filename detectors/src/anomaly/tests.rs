@@ -363,6 +363,80 @@ fn contextual_art_config(unconfirmed: f64) -> EnsembleConfig {
     }
 }
 
+/// The scores of [`EnsembleConfig::art_coarse`]'s model in
+/// [`contextual_art`]: a standalone ART model (warm-up and rest in blocks)
+/// fed the means of blocks of `b` values, its score at each block's last
+/// row and 0 elsewhere.
+fn coarse_art_scores(series: &[f64], b: usize) -> Vec<f64> {
+    let fine = contextual_art_config(1.0).art.unwrap();
+    let mut coarse = Art::new(ArtConfig {
+        warm_up: fine.warm_up / b,
+        rest: fine.rest.div_ceil(b),
+        ..fine
+    });
+    let mut out = vec![0.0; series.len()];
+    for (k, block) in series.chunks_exact(b).enumerate() {
+        let mean = block.iter().sum::<f64>() / b as f64;
+        let end = k * b + b - 1;
+        out[end] = coarse.observe(end as Millis * 1000, mean).score;
+    }
+    out
+}
+
+/// Blocks of 4 rows, each low (10, 11, 10, 11) or high (20, 21, 20, 21):
+/// alternately until 600, then two low, two high. Every 4-value window of
+/// the second part was seen in the first; the sequence of block means was
+/// not.
+fn slow_pattern_change() -> Vec<f64> {
+    (0..900)
+        .map(|i| {
+            let block = i / 4;
+            let high = if i < 600 {
+                block % 2 == 1
+            } else {
+                block % 4 >= 2
+            };
+            (if high { 20.0 } else { 10.0 }) + (i % 2) as f64
+        })
+        .collect()
+}
+
+#[test]
+fn the_coarse_art_model_sees_a_change_of_pattern_on_its_time_scale() {
+    let series = slow_pattern_change();
+    let mut art = Art::new(contextual_art_config(1.0).art.unwrap());
+    let fine = feed(&mut art, &series);
+    let coarse = coarse_art_scores(&series, 4);
+    // The 4-value windows after 600 are old ones; the block means are new.
+    assert!(fine[600..].iter().all(|s| s.score == 0.0), "fine ART fired");
+    assert!(
+        coarse[600..620].iter().any(|&k| k >= 0.5),
+        "{:?}",
+        &coarse[600..620]
+    );
+    // The ensemble's vote has it; without the coarse model (`art_coarse`
+    // 0 or 1) it is the fine model's alone.
+    let mut m = Ensemble::new(EnsembleConfig {
+        contextual: None,
+        ..contextual_art_config(1.0)
+    });
+    let with = feed(&mut m, &series);
+    for i in 0..series.len() {
+        assert_eq!(with[i].score, fine[i].score.max(coarse[i]), "{i}");
+    }
+    for off in [0, 1] {
+        let mut m = Ensemble::new(EnsembleConfig {
+            contextual: None,
+            art_coarse: off,
+            ..contextual_art_config(1.0)
+        });
+        let without = feed(&mut m, &series);
+        for i in 0..series.len() {
+            assert_eq!(without[i].score, fine[i].score, "{i}");
+        }
+    }
+}
+
 /// A repeating pattern that changes shape at 400 and level at 700.
 fn patterned(n: usize) -> Vec<f64> {
     (0..n)
@@ -386,7 +460,16 @@ fn art_vouches_for_the_contextual_member_or_its_vote_is_discounted() {
         ..ArtConfig::default()
     });
     let c = feed(&mut contextual, &series);
-    let a = feed(&mut art, &series);
+    // ART's vote: the larger of the fine and the coarse model's.
+    let coarse = coarse_art_scores(&series, 4);
+    let a: Vec<Score> = feed(&mut art, &series)
+        .into_iter()
+        .zip(&coarse)
+        .map(|(s, &k)| Score {
+            score: s.score.max(k),
+            ..s
+        })
+        .collect();
     // Without the discount the pair is the larger of the two.
     let plain = feed(&mut contextual_art(1.0), &series);
     for i in 0..series.len() {
