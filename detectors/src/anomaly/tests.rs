@@ -50,6 +50,21 @@ pub(super) fn assert_deterministic<M: Model>(make: impl Fn() -> M) {
     assert_eq!(run(), run());
 }
 
+/// A model made by `make`, after a sawtooth, ignores NaN and ±∞: a score
+/// of 0 and its state untouched.
+pub(super) fn assert_ignores_non_finite<M: Model + Clone + PartialEq + std::fmt::Debug>(
+    make: impl Fn() -> M,
+) {
+    let mut m = make();
+    feed(&mut m, &saw(300));
+    let before = m.clone();
+    for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let s = m.observe(300_000, v);
+        assert_eq!(s.score, 0.0);
+        assert_eq!(m, before);
+    }
+}
+
 /// The properties every learned model has on any input `vs`: scores in
 /// [0, 1]; a score depends only on the values up to it (appending values
 /// after `cut` changes no earlier score); and a model saved (serde) or

@@ -1,7 +1,9 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::anomaly::tests::{assert_deterministic, check_causal_and_restorable, feed, saw, values};
+use crate::anomaly::tests::{
+    assert_deterministic, assert_ignores_non_finite, check_causal_and_restorable, feed, saw, values,
+};
 use crate::testutil::noise;
 
 fn scores(m: &mut Art, values: &[f64], from: usize) -> Vec<f64> {
@@ -150,14 +152,7 @@ fn memory_stays_within_its_bound() {
 
 #[test]
 fn non_finite_values_are_ignored() {
-    let mut m = Art::new(ArtConfig::default());
-    feed(&mut m, &saw(300));
-    let before = m.clone();
-    for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        let s = m.observe(300_000, v);
-        assert_eq!(s.score, 0.0);
-        assert_eq!(m, before);
-    }
+    assert_ignores_non_finite(|| Art::new(ArtConfig::default()));
 }
 
 #[test]

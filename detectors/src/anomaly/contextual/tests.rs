@@ -1,7 +1,9 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::anomaly::tests::{assert_deterministic, check_causal_and_restorable, feed, saw, values};
+use crate::anomaly::tests::{
+    assert_deterministic, assert_ignores_non_finite, check_causal_and_restorable, feed, saw, values,
+};
 use crate::anomaly::{Ensemble, EnsembleConfig};
 use crate::testutil::noise;
 
@@ -153,14 +155,7 @@ fn direction_up_ignores_drops() {
 
 #[test]
 fn non_finite_values_are_ignored() {
-    let mut m = Contextual::new(ContextualConfig::default());
-    feed(&mut m, &saw(300));
-    let before = m.clone();
-    for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-        let s = m.observe(300_000, v);
-        assert_eq!(s.score, 0.0);
-        assert_eq!(m, before);
-    }
+    assert_ignores_non_finite(|| Contextual::new(ContextualConfig::default()));
 }
 
 #[test]
