@@ -248,7 +248,7 @@ impl Ensemble {
             };
             self.art_clusters = clusters;
             // A state saved before the coarse model existed starts one.
-            if self.art_coarse.is_none() {
+            if self.art_coarse.is_none() && self.cfg.art_coarse >= 2 {
                 self.art_coarse = coarse_config(&self.cfg).map(|c| Box::new(Art::new(c)));
                 self.block_sum = 0.0;
                 self.block_len = 0;
