@@ -53,6 +53,10 @@ pub struct EnsembleConfig {
     /// own (the larger of the two); it does not vouch for the contextual
     /// member. 0 or 1 = off.
     pub art_coarse: usize,
+    /// With the ART member: a third fuzzy ART model, like the `art_coarse`
+    /// one, on the means of blocks of `art_coarser` values (a slow shift
+    /// of level or spread that no short window shows). 0 or 1 = off.
+    pub art_coarser: usize,
     /// How member scores are combined.
     pub combine: Combine,
     /// Which deviations count, for every member.
@@ -82,6 +86,7 @@ impl Default for EnsembleConfig {
             art_unconfirmed: 0.8,
             art_novel: 3,
             art_coarse: 4,
+            art_coarser: 24,
             combine: Combine::Max,
             direction: Direction::Both,
             min_abs_deviation: 0.0,
@@ -117,18 +122,19 @@ pub enum Combine {
 /// contextual ([`Contextual`], optional), fuzzy ART ([`Art`], optional).
 /// With no member at all the score is always 0 and `expected` is NaN.
 ///
-/// The ART member's vote is the larger of its own score and, at the end of
-/// each block of `art_coarse` values, the score of a second ART model with
-/// the same settings on the blocks' means (a coarser time scale).
+/// The ART member's vote is the largest of its own score and, at the end of
+/// each block of `art_coarse` (4) or `art_coarser` (24) values, the score
+/// of an ART model with the same settings on those blocks' means (two
+/// coarser time scales).
 ///
 /// With both the contextual and the ART member, a contextual vote that ART
 /// does not vouch for (no new ART cluster within the last `art_novel`
 /// points) counts `art_unconfirmed` times: on NAB's 51 development files
-/// the pair scores 74.70 / 69.43 / 79.03 (standard / low FP / low FN, mean
-/// over four warm-up lengths; 73.78 / 67.83 / 78.13 without the coarse ART
-/// model, about 74.3 / 68.9 / 78.7 averaged over where its blocks start)
-/// against 71.81 / 64.55 / 76.22 for the contextual model alone
-/// (`bench/results/nab.md`).
+/// the pair scores 76.44 / 71.27 / 80.87 (standard / low FP / low FN, mean
+/// over four warm-up lengths; 75.59 / 69.49 / 80.54 averaged over four
+/// starts of the blocks; 74.70 / 69.43 / 79.03 without the blocks of 24,
+/// 73.78 / 67.83 / 78.13 without either coarse model) against 71.81 /
+/// 64.55 / 76.22 for the contextual model alone (`bench/results/nab.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -162,6 +168,13 @@ pub struct Ensemble {
     block_sum: f64,
     #[serde(default)]
     block_len: usize,
+    /// The `art_coarser` model and its current block, likewise.
+    #[serde(default)]
+    art_coarser: Option<Box<Art>>,
+    #[serde(default)]
+    coarser_sum: f64,
+    #[serde(default)]
+    coarser_len: usize,
     n: u64,
     /// Combined (unsuppressed) scores of the last `suppress` points.
     recent: VecDeque<f64>,
@@ -193,9 +206,12 @@ impl Ensemble {
             art: cfg.art.map(|c| Box::new(Art::new(c))),
             art_clusters: 0,
             since_art_novel: never(),
-            art_coarse: coarse_config(&cfg).map(|c| Box::new(Art::new(c))),
+            art_coarse: coarse_config(&cfg, cfg.art_coarse).map(|c| Box::new(Art::new(c))),
             block_sum: 0.0,
             block_len: 0,
+            art_coarser: coarse_config(&cfg, cfg.art_coarser).map(|c| Box::new(Art::new(c))),
+            coarser_sum: 0.0,
+            coarser_len: 0,
             n: 0,
             recent: VecDeque::with_capacity(cfg.suppress),
         }
@@ -216,10 +232,10 @@ impl Ensemble {
     }
 }
 
-/// The coarse ART model's settings (see [`EnsembleConfig::art_coarse`]).
-fn coarse_config(cfg: &EnsembleConfig) -> Option<ArtConfig> {
+/// The settings of a coarse ART model on blocks of `b` values (see
+/// [`EnsembleConfig::art_coarse`]).
+fn coarse_config(cfg: &EnsembleConfig, b: usize) -> Option<ArtConfig> {
     let c = cfg.art?;
-    let b = cfg.art_coarse;
     (b >= 2).then(|| ArtConfig {
         warm_up: c.warm_up / b,
         rest: c.rest.div_ceil(b),
@@ -227,13 +243,33 @@ fn coarse_config(cfg: &EnsembleConfig) -> Option<ArtConfig> {
     })
 }
 
+/// Adds `value` to a coarse model's block (`sum`, `len`) of `b` values; at
+/// the block's last value the model learns the block's mean, and its score
+/// is the answer.
+fn coarse_step(
+    model: &mut Art,
+    (sum, len): (&mut f64, &mut usize),
+    b: usize,
+    t: Millis,
+    value: f64,
+) -> Option<f64> {
+    *sum += value;
+    *len += 1;
+    if *len < b {
+        return None;
+    }
+    let mean = *sum / *len as f64;
+    (*sum, *len) = (0.0, 0);
+    Some(model.observe(t, mean).score)
+}
+
 fn never() -> u64 {
     u64::MAX
 }
 
 impl Ensemble {
-    /// The ART member's score for `value` (the larger of the fine and, at
-    /// a block's end, the coarse model's; 0 on the side `direction`
+    /// The ART member's score for `value` (the largest of the fine and, at
+    /// their blocks' ends, the coarse models'; 0 on the side `direction`
     /// ignores), judged against `expected` (the first other member's), and
     /// whether it vouches for the contextual member (the fine model alone).
     fn observe_art(&mut self, t: Millis, value: f64, expected: f64) -> Option<(Score, bool)> {
@@ -247,19 +283,32 @@ impl Ensemble {
                 self.since_art_novel.saturating_add(1)
             };
             self.art_clusters = clusters;
-            // A state saved before the coarse model existed starts one.
-            if self.art_coarse.is_none() && self.cfg.art_coarse >= 2 {
-                self.art_coarse = coarse_config(&self.cfg).map(|c| Box::new(Art::new(c)));
-                self.block_sum = 0.0;
-                self.block_len = 0;
-            }
-            if let Some(coarse) = self.art_coarse.as_mut() {
-                self.block_sum += value;
-                self.block_len += 1;
-                if self.block_len >= self.cfg.art_coarse {
-                    let mean = self.block_sum / self.block_len as f64;
-                    (self.block_sum, self.block_len) = (0.0, 0);
-                    s.score = s.score.max(coarse.observe(t, mean).score);
+            let cfg = self.cfg;
+            let levels = [
+                (
+                    &mut self.art_coarse,
+                    &mut self.block_sum,
+                    &mut self.block_len,
+                    cfg.art_coarse,
+                ),
+                (
+                    &mut self.art_coarser,
+                    &mut self.coarser_sum,
+                    &mut self.coarser_len,
+                    cfg.art_coarser,
+                ),
+            ];
+            for (model, sum, len, b) in levels {
+                // A state saved before a coarse model existed starts it.
+                if model.is_none() && b >= 2 {
+                    *model = coarse_config(&cfg, b).map(|c| Box::new(Art::new(c)));
+                    (*sum, *len) = (0.0, 0);
+                }
+                if let Some(k) = model
+                    .as_mut()
+                    .and_then(|m| coarse_step(m, (sum, len), b, t, value))
+                {
+                    s.score = s.score.max(k);
                 }
             }
         }

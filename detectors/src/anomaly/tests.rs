@@ -378,10 +378,10 @@ fn contextual_art_config(unconfirmed: f64) -> EnsembleConfig {
     }
 }
 
-/// The scores of [`EnsembleConfig::art_coarse`]'s model in
-/// [`contextual_art`]: a standalone ART model (warm-up and rest in blocks)
-/// fed the means of blocks of `b` values, its score at each block's last
-/// row and 0 elsewhere.
+/// The scores of [`EnsembleConfig::art_coarse`]'s (or `art_coarser`'s)
+/// model in [`contextual_art`]: a standalone ART model (warm-up and rest in
+/// blocks) fed the means of blocks of `b` values, its score at each block's
+/// last row and 0 elsewhere.
 fn coarse_art_scores(series: &[f64], b: usize) -> Vec<f64> {
     let fine = contextual_art_config(1.0).art.unwrap();
     let mut coarse = Art::new(ArtConfig {
@@ -422,6 +422,7 @@ fn the_coarse_art_model_sees_a_change_of_pattern_on_its_time_scale() {
     let mut art = Art::new(contextual_art_config(1.0).art.unwrap());
     let fine = feed(&mut art, &series);
     let coarse = coarse_art_scores(&series, 4);
+    let coarser = coarse_art_scores(&series, 24);
     // The 4-value windows after 600 are old ones; the block means are new.
     assert!(fine[600..].iter().all(|s| s.score == 0.0), "fine ART fired");
     assert!(
@@ -429,27 +430,55 @@ fn the_coarse_art_model_sees_a_change_of_pattern_on_its_time_scale() {
         "{:?}",
         &coarse[600..620]
     );
-    // The ensemble's vote has it; without the coarse model (`art_coarse`
-    // 0 or 1) it is the fine model's alone.
-    let mut m = Ensemble::new(EnsembleConfig {
-        contextual: None,
-        ..contextual_art_config(1.0)
-    });
-    let with = feed(&mut m, &series);
-    for i in 0..series.len() {
-        assert_eq!(with[i].score, fine[i].score.max(coarse[i]), "{i}");
-    }
-    for off in [0, 1] {
+    // The ensemble's vote is the largest of the three models' (the
+    // coarser one on blocks of 24, `art_coarser`); with a coarse model off
+    // (0 or 1) it is the others' alone.
+    let vote = |art_coarse: usize, art_coarser: usize| {
         let mut m = Ensemble::new(EnsembleConfig {
             contextual: None,
-            art_coarse: off,
+            art_coarse,
+            art_coarser,
             ..contextual_art_config(1.0)
         });
-        let without = feed(&mut m, &series);
+        feed(&mut m, &series)
+    };
+    let with = vote(4, 24);
+    for i in 0..series.len() {
+        let want = fine[i].score.max(coarse[i]).max(coarser[i]);
+        assert_eq!(with[i].score, want, "{i}");
+    }
+    for off in [0, 1] {
+        let only_coarse = vote(4, off);
+        let only_coarser = vote(off, 24);
+        let neither = vote(off, off);
         for i in 0..series.len() {
-            assert_eq!(without[i].score, fine[i].score, "{i}");
+            assert_eq!(only_coarse[i].score, fine[i].score.max(coarse[i]), "{i}");
+            assert_eq!(only_coarser[i].score, fine[i].score.max(coarser[i]), "{i}");
+            assert_eq!(neither[i].score, fine[i].score, "{i}");
         }
     }
+}
+
+/// A state saved before the coarser ART model existed (no `art_coarser`
+/// keys) loads and starts that model, aligned to the blocks from there.
+#[test]
+fn an_ensemble_saved_without_the_coarser_art_model_starts_it() {
+    let series = slow_pattern_change();
+    let mut m = Ensemble::new(contextual_art_config(1.0));
+    feed(&mut m, &series[..100]);
+    let mut json = serde_json::to_value(&m).unwrap();
+    let state = json.as_object_mut().unwrap();
+    for key in ["art_coarser", "coarser_sum", "coarser_len"] {
+        assert!(state.remove(key).is_some(), "{key}");
+    }
+    state["cfg"].as_object_mut().unwrap().remove("art_coarser");
+    let mut old: Ensemble = serde_json::from_value(json).unwrap();
+    let state = |m: &Ensemble| serde_json::to_value(m).unwrap();
+    assert!(state(&old)["art_coarser"].is_null());
+    old.observe(100_000, series[100]);
+    let now = state(&old);
+    assert!(now["art_coarser"].is_object(), "{}", now["art_coarser"]);
+    assert_eq!(now["coarser_len"], 1);
 }
 
 /// A repeating pattern that changes shape at 400 and level at 700.
@@ -475,13 +504,14 @@ fn art_vouches_for_the_contextual_member_or_its_vote_is_discounted() {
         ..ArtConfig::default()
     });
     let c = feed(&mut contextual, &series);
-    // ART's vote: the larger of the fine and the coarse model's.
+    // ART's vote: the largest of the fine and the two coarse models'.
     let coarse = coarse_art_scores(&series, 4);
+    let coarser = coarse_art_scores(&series, 24);
     let a: Vec<Score> = feed(&mut art, &series)
         .into_iter()
-        .zip(&coarse)
-        .map(|(s, &k)| Score {
-            score: s.score.max(k),
+        .zip(coarse.iter().zip(&coarser))
+        .map(|(s, (&k, &kk))| Score {
+            score: s.score.max(k).max(kk),
             ..s
         })
         .collect();
@@ -534,8 +564,8 @@ fn excursion_then_new_level() -> Vec<f64> {
 #[test]
 fn min_abs_deviation_judges_the_art_vote_against_the_other_members_expectation() {
     // An EWMA member that never scores more than a trace (z_half huge)
-    // supplies the expectation; the ART member's vote counts where the
-    // value is at least `d` from it.
+    // supplies the expectation; the ART member's vote (the fine model
+    // alone) counts where the value is at least `d` from it.
     let ewma = EwmaConfig {
         z_half: 1e12,
         ..EwmaConfig::default()
@@ -553,6 +583,8 @@ fn min_abs_deviation_judges_the_art_vote_against_the_other_members_expectation()
         page_hinkley: None,
         ewma: Some(ewma),
         art: Some(art),
+        art_coarse: 0,
+        art_coarser: 0,
         min_abs_deviation: d,
         warm_up: 0,
         ..EnsembleConfig::default()
