@@ -438,6 +438,12 @@ pub fn nab_art_config() -> ArtConfig {
 /// * Its score × 0.8 / 0.9 (c 32): 76.04 / 69.79 / 80.86 at one grid,
 ///   76.25 and 75.17 standard at two others: no better. Blocks of 16 and
 ///   64 together (instead of one size): 75.86 / 70.71 / 80.27.
+/// * The gate again, now that ART's vote is stronger (`art_unconfirmed`
+///   0.7 / 0.75 / 0.85 / 0.9): 76.48 / 71.26 / 80.97, 76.63 / 71.26 /
+///   81.03, 76.43 / 70.67 / 80.84, 76.24 / 69.14 / 80.73: 0.7 to 0.8 a
+///   plateau within 0.2, so 0.8 stays. ART alone with its three scales
+///   (no contextual member): 73.87 / 67.76 / 78.45 at warm-up 150 (70.40
+///   / 66.88 / 73.39 with the fine model only).
 ///
 /// Variants of the contextual member, tried before the third time scale
 /// (on the pair with the coarse model of blocks of 4):
