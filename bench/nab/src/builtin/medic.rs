@@ -444,6 +444,12 @@ pub fn nab_art_config() -> ArtConfig {
 ///   plateau within 0.2, so 0.8 stays. ART alone with its three scales
 ///   (no contextual member): 73.87 / 67.76 / 78.45 at warm-up 150 (70.40
 ///   / 66.88 / 73.39 with the fine model only).
+/// * The third model's own window and rest (the others keep theirs):
+///   windows of 2 block means 76.82 / 71.68 / 81.20 over the four grids
+///   (8: 75.34 / 69.97 / 79.80; windows are powers of two), seven grids 76.60 / 71.73 / 81.08, four block starts 75.88
+///   / 70.34 / 80.78: about +0.3 to +0.5, but lower at one grid (250) and
+///   one start on all three profiles, so not worth a setting of its own;
+///   a rest of 3 / 6 blocks instead of 1: +0.05 at most.
 ///
 /// Variants of the contextual member, tried before the third time scale
 /// (on the pair with the coarse model of blocks of 4):
