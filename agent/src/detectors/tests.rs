@@ -416,9 +416,9 @@ fn the_contextual_art_model_fires_once_on_a_new_level_with_its_evidence() {
 
 #[test]
 fn the_contextual_art_model_opens_one_incident_for_a_single_spike() {
-    // The spike at 301 scores at its row and again at the end of its block
-    // of 4 (row 303, the coarse ART model's mean): the default suppression
-    // keeps that to one incident.
+    // The spike at 301 scores at its row and can again at the end of its
+    // blocks (row 303 of 4 and row 311 of 24, the coarse ART models'
+    // means): the default suppression keeps that to one incident.
     let spike = |i: i64| {
         if i == 301 {
             100.0

@@ -50,8 +50,8 @@ pub struct EnsembleConfig {
     /// `art_coarse` values (counted from the first finite value), its
     /// `warm_up` and `rest` counted in blocks (divided by `art_coarse`, the
     /// rest rounded up). At a block's last value its score counts as ART's
-    /// own (the larger of the two); it does not vouch for the contextual
-    /// member. 0 or 1 = off.
+    /// own (the largest of ART's models'); it does not vouch for the
+    /// contextual member. 0 or 1 = off.
     pub art_coarse: usize,
     /// With the ART member: a third fuzzy ART model, like the `art_coarse`
     /// one, on the means of blocks of `art_coarser` values (a slow shift
@@ -131,10 +131,11 @@ pub enum Combine {
 /// does not vouch for (no new ART cluster within the last `art_novel`
 /// points) counts `art_unconfirmed` times: on NAB's 51 development files
 /// the pair scores 76.44 / 71.27 / 80.87 (standard / low FP / low FN, mean
-/// over four warm-up lengths; 75.59 / 69.49 / 80.54 averaged over four
-/// starts of the blocks; 74.70 / 69.43 / 79.03 without the blocks of 24,
-/// 73.78 / 67.83 / 78.13 without either coarse model) against 71.81 /
-/// 64.55 / 76.22 for the contextual model alone (`bench/results/nab.md`).
+/// over four warm-up lengths; 74.70 / 69.43 / 79.03 without the blocks of
+/// 24, 73.78 / 67.83 / 78.13 without either coarse model) against 71.81 /
+/// 64.55 / 76.22 for the contextual model alone; at warm-up 150 with the
+/// blocks shifted by 0 to 3 rows, 75.59 / 69.49 / 80.54 against 73.51 /
+/// 67.92 / 78.27 without the blocks of 24 (`bench/results/nab.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -206,10 +207,10 @@ impl Ensemble {
             art: cfg.art.map(|c| Box::new(Art::new(c))),
             art_clusters: 0,
             since_art_novel: never(),
-            art_coarse: coarse_config(&cfg, cfg.art_coarse).map(|c| Box::new(Art::new(c))),
+            art_coarse: coarse_model(&cfg, cfg.art_coarse),
             block_sum: 0.0,
             block_len: 0,
-            art_coarser: coarse_config(&cfg, cfg.art_coarser).map(|c| Box::new(Art::new(c))),
+            art_coarser: coarse_model(&cfg, cfg.art_coarser),
             coarser_sum: 0.0,
             coarser_len: 0,
             n: 0,
@@ -232,14 +233,17 @@ impl Ensemble {
     }
 }
 
-/// The settings of a coarse ART model on blocks of `b` values (see
-/// [`EnsembleConfig::art_coarse`]).
-fn coarse_config(cfg: &EnsembleConfig, b: usize) -> Option<ArtConfig> {
+/// A new coarse ART model on blocks of `b` values (see
+/// [`EnsembleConfig::art_coarse`]); none without the ART member or for `b`
+/// below 2.
+fn coarse_model(cfg: &EnsembleConfig, b: usize) -> Option<Box<Art>> {
     let c = cfg.art?;
-    (b >= 2).then(|| ArtConfig {
-        warm_up: c.warm_up / b,
-        rest: c.rest.div_ceil(b),
-        ..c
+    (b >= 2).then(|| {
+        Box::new(Art::new(ArtConfig {
+            warm_up: c.warm_up / b,
+            rest: c.rest.div_ceil(b),
+            ..c
+        }))
     })
 }
 
@@ -283,7 +287,7 @@ impl Ensemble {
                 self.since_art_novel.saturating_add(1)
             };
             self.art_clusters = clusters;
-            let cfg = self.cfg;
+            let cfg = &self.cfg;
             let levels = [
                 (
                     &mut self.art_coarse,
@@ -301,7 +305,7 @@ impl Ensemble {
             for (model, sum, len, b) in levels {
                 // A state saved before a coarse model existed starts it.
                 if model.is_none() && b >= 2 {
-                    *model = coarse_config(&cfg, b).map(|c| Box::new(Art::new(c)));
+                    *model = coarse_model(cfg, b);
                     (*sum, *len) = (0.0, 0);
                 }
                 if let Some(k) = model

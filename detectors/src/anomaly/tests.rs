@@ -383,7 +383,11 @@ fn contextual_art_config(unconfirmed: f64) -> EnsembleConfig {
 /// blocks) fed the means of blocks of `b` values, its score at each block's
 /// last row and 0 elsewhere.
 fn coarse_art_scores(series: &[f64], b: usize) -> Vec<f64> {
-    let fine = contextual_art_config(1.0).art.unwrap();
+    coarse_scores(contextual_art_config(1.0).art.unwrap(), series, b)
+}
+
+/// The same for an ART member with settings `fine`.
+fn coarse_scores(fine: ArtConfig, series: &[f64], b: usize) -> Vec<f64> {
     let mut coarse = Art::new(ArtConfig {
         warm_up: fine.warm_up / b,
         rest: fine.rest.div_ceil(b),
@@ -443,6 +447,10 @@ fn the_coarse_art_model_sees_a_change_of_pattern_on_its_time_scale() {
         feed(&mut m, &series)
     };
     let with = vote(4, 24);
+    assert!(
+        coarser.iter().any(|&k| k > 0.0),
+        "the coarser model never scored"
+    );
     for i in 0..series.len() {
         let want = fine[i].score.max(coarse[i]).max(coarser[i]);
         assert_eq!(with[i].score, want, "{i}");
@@ -564,8 +572,8 @@ fn excursion_then_new_level() -> Vec<f64> {
 #[test]
 fn min_abs_deviation_judges_the_art_vote_against_the_other_members_expectation() {
     // An EWMA member that never scores more than a trace (z_half huge)
-    // supplies the expectation; the ART member's vote (the fine model
-    // alone) counts where the value is at least `d` from it.
+    // supplies the expectation; the ART member's vote (the largest of its
+    // three models') counts where the value is at least `d` from it.
     let ewma = EwmaConfig {
         z_half: 1e12,
         ..EwmaConfig::default()
@@ -576,15 +584,21 @@ fn min_abs_deviation_judges_the_art_vote_against_the_other_members_expectation()
     };
     let series = excursion_then_new_level();
     let e = feed(&mut Ewma::new(ewma), &series);
-    let a = feed(&mut Art::new(art), &series);
+    let a: Vec<f64> = feed(&mut Art::new(art), &series)
+        .iter()
+        .zip(
+            coarse_scores(art, &series, 4)
+                .iter()
+                .zip(coarse_scores(art, &series, 24)),
+        )
+        .map(|(s, (&k, kk))| s.score.max(k).max(kk))
+        .collect();
     let d = 10.0;
     let mut m = Ensemble::new(EnsembleConfig {
         mad: None,
         page_hinkley: None,
         ewma: Some(ewma),
         art: Some(art),
-        art_coarse: 0,
-        art_coarser: 0,
         min_abs_deviation: d,
         warm_up: 0,
         ..EnsembleConfig::default()
@@ -594,8 +608,8 @@ fn min_abs_deviation_judges_the_art_vote_against_the_other_members_expectation()
     for i in 0..series.len() {
         let far = (series[i] - e[i].expected).abs() >= d;
         let vote = |s: f64| if far { s } else { 0.0 };
-        assert_eq!(got[i].score, vote(e[i].score).max(vote(a[i].score)), "{i}");
-        counted += usize::from(far && a[i].score > 0.5);
+        assert_eq!(got[i].score, vote(e[i].score).max(vote(a[i])), "{i}");
+        counted += usize::from(far && a[i] > 0.5);
     }
     // The new level, far from the EWMA but near the middle of ART's range.
     assert!(counted >= 1, "{a:?}");

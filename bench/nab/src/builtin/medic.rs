@@ -333,9 +333,10 @@ pub fn nab_art_config() -> ArtConfig {
 /// unless ART founded a new cluster (scored or not, resting or not) at this
 /// row or the `art_novel` (3) before it: an alarm of the contextual memory
 /// that the window's features also find novel counts more. ART's score is
-/// itself the larger of two models': the 4-value windows, and (at each
+/// itself the largest of three models': the 4-value windows, and (at each
 /// block's end) the same model on the means of blocks of 4 values
-/// (`art_coarse`, the library default). Causal, as all three models are.
+/// (`art_coarse`) and of 24 values (`art_coarser`), the library defaults.
+/// Causal, as all four models are.
 ///
 /// Development (means over `warm_up` 100 / 150 / 200 / 250 of both models;
 /// standard / low FP / low FN; the contextual model alone 71.81 / 64.55 /
@@ -446,10 +447,15 @@ pub fn nab_art_config() -> ArtConfig {
 ///   / 66.88 / 73.39 with the fine model only).
 /// * The third model's own window and rest (the others keep theirs):
 ///   windows of 2 block means 76.82 / 71.68 / 81.20 over the four grids
-///   (8: 75.34 / 69.97 / 79.80; windows are powers of two), seven grids 76.60 / 71.73 / 81.08, four block starts 75.88
-///   / 70.34 / 80.78: about +0.3 to +0.5, but lower at one grid (250) and
-///   one start on all three profiles, so not worth a setting of its own;
+///   (8: 75.34 / 69.97 / 79.80; windows are powers of two), seven grids
+///   76.60 / 71.73 / 81.08, four block starts 75.88 / 70.34 / 80.78: +0.3
+///   to +0.85, but lower at one grid (250) and one start on all three
+///   profiles, so not worth a setting of its own;
 ///   a rest of 3 / 6 blocks instead of 1: +0.05 at most.
+/// * A second contextual model on the means of blocks of 4 / 8 / 24
+///   values (its score at each block's end in the contextual vote, gated
+///   like it): 74.22 / 67.15 / 78.69, 73.55 / 67.97 / 79.34, 73.92 / 66.84
+///   / 79.20 at warm-up 150, all below 75.85 / 70.62 / 80.78 without it.
 ///
 /// Variants of the contextual member, tried before the third time scale
 /// (on the pair with the coarse model of blocks of 4):
