@@ -456,6 +456,13 @@ pub fn nab_art_config() -> ArtConfig {
 ///   values (its score at each block's end in the contextual vote, gated
 ///   like it): 74.22 / 67.15 / 78.69, 73.55 / 67.97 / 79.34, 73.92 / 66.84
 ///   / 79.20 at warm-up 150, all below 75.85 / 70.62 / 80.78 without it.
+/// * The contextual member's extreme-value rules on the three-scale pair
+///   (four grids; 76.44 / 71.27 / 80.87 with both): `record_margin` 0.2,
+///   0.3 or off (all three alike) 76.10 / 70.36 / 80.65; `outlier_z` off
+///   75.66 / 70.78 / 80.01. Both stay.
+/// * The coarse models' new clusters vouching for the contextual member
+///   too (within 0 / 4 / 24 rows of one): 76.34 / 70.95 / 80.82, 76.53 /
+///   70.95 / 81.07, 76.55 / 70.89 / 81.15: low FP lower, not kept.
 ///
 /// Variants of the contextual member, tried before the third time scale
 /// (on the pair with the coarse model of blocks of 4):
