@@ -325,8 +325,8 @@ pub enum AnomalyModel {
     /// level and shape (a new cluster of windows is an anomaly); a
     /// contextual alarm that ART does not also find new counts × 0.8; two
     /// more ART models judge the means of blocks of 4 and of 24 values.
-    /// The best of medic's models on NAB (76.44 standard, against 71.81
-    /// for `contextual`). Learns for 150 points; about 7 µs per point and
+    /// The best of medic's models on NAB (76.99 standard, against 71.81
+    /// for `contextual`). Learns for 150 points; about 8 µs per point and
     /// ~150 KB of state per series.
     ContextualArt,
 }

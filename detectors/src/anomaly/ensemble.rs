@@ -46,13 +46,17 @@ pub struct EnsembleConfig {
     /// See `art_unconfirmed`.
     pub art_novel: u64,
     /// With the ART member: a second fuzzy ART model with the same settings
-    /// on a coarser time scale, learning the mean of each block of
+    /// (but `art_coarse_level_weight`) on a coarser time scale, learning the mean of each block of
     /// `art_coarse` values (counted from the first finite value), its
     /// `warm_up` and `rest` counted in blocks (divided by `art_coarse`, the
     /// rest rounded up). At a block's last value its score counts as ART's
     /// own (the largest of ART's models'); it does not vouch for the
     /// contextual member. 0 or 1 = off.
     pub art_coarse: usize,
+    /// The `art_coarse` model's `level_weight` (`None`: the ART member's).
+    /// Default 2, half the fine model's 4: on block means the shape says
+    /// what the fine model, which already weighs the level, does not.
+    pub art_coarse_level_weight: Option<f64>,
     /// With the ART member: a third fuzzy ART model, like the `art_coarse`
     /// one, on the means of blocks of `art_coarser` values (a slow shift
     /// of level or spread that no short window shows). 0 or 1 = off.
@@ -86,6 +90,7 @@ impl Default for EnsembleConfig {
             art_unconfirmed: 0.8,
             art_novel: 3,
             art_coarse: 4,
+            art_coarse_level_weight: Some(2.0),
             art_coarser: 24,
             combine: Combine::Max,
             direction: Direction::Both,
@@ -124,18 +129,20 @@ pub enum Combine {
 ///
 /// The ART member's vote is the largest of its own score and, at the end of
 /// each block of `art_coarse` (4) or `art_coarser` (24) values, the score
-/// of an ART model with the same settings on those blocks' means (two
-/// coarser time scales).
+/// of an ART model with the same settings (the first with half the level
+/// weight) on those blocks' means (two coarser time scales).
 ///
 /// With both the contextual and the ART member, a contextual vote that ART
 /// does not vouch for (no new ART cluster within the last `art_novel`
 /// points) counts `art_unconfirmed` times: on NAB's 51 development files
-/// the pair scores 76.44 / 71.27 / 80.87 (standard / low FP / low FN, mean
-/// over four warm-up lengths; 74.70 / 69.43 / 79.03 without the blocks of
-/// 24, 73.78 / 67.83 / 78.13 without either coarse model) against 71.81 /
-/// 64.55 / 76.22 for the contextual model alone; at warm-up 150 with the
-/// blocks shifted by 0 to 3 rows, 75.59 / 69.49 / 80.54 against 73.51 /
-/// 67.92 / 78.27 without the blocks of 24 (`bench/results/nab.md`).
+/// the pair scores 76.99 / 71.84 / 81.42 (standard / low FP / low FN, mean
+/// over four warm-up lengths; 76.44 / 71.27 / 80.87 with the fine model's
+/// level weight for the blocks of 4, 74.70 / 69.43 / 79.03 without the
+/// blocks of 24, 73.78 / 67.83 / 78.13 without either coarse model)
+/// against 71.81 / 64.55 / 76.22 for the contextual model alone; at
+/// warm-up 150 with the blocks shifted by 0 to 3 rows, 75.95 / 70.15 /
+/// 80.83 against 73.51 / 67.92 / 78.27 with neither the blocks of 24 nor
+/// the lower level weight (`bench/results/nab.md`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ensemble {
     cfg: EnsembleConfig,
@@ -207,10 +214,10 @@ impl Ensemble {
             art: cfg.art.map(|c| Box::new(Art::new(c))),
             art_clusters: 0,
             since_art_novel: never(),
-            art_coarse: coarse_model(&cfg, cfg.art_coarse),
+            art_coarse: coarse_model(&cfg, cfg.art_coarse, cfg.art_coarse_level_weight),
             block_sum: 0.0,
             block_len: 0,
-            art_coarser: coarse_model(&cfg, cfg.art_coarser),
+            art_coarser: coarse_model(&cfg, cfg.art_coarser, None),
             coarser_sum: 0.0,
             coarser_len: 0,
             n: 0,
@@ -234,14 +241,15 @@ impl Ensemble {
 }
 
 /// A new coarse ART model on blocks of `b` values (see
-/// [`EnsembleConfig::art_coarse`]); none without the ART member or for `b`
-/// below 2.
-fn coarse_model(cfg: &EnsembleConfig, b: usize) -> Option<Box<Art>> {
+/// [`EnsembleConfig::art_coarse`]), with `level_weight` if given; none
+/// without the ART member or for `b` below 2.
+fn coarse_model(cfg: &EnsembleConfig, b: usize, level_weight: Option<f64>) -> Option<Box<Art>> {
     let c = cfg.art?;
     (b >= 2).then(|| {
         Box::new(Art::new(ArtConfig {
             warm_up: c.warm_up / b,
             rest: c.rest.div_ceil(b),
+            level_weight: level_weight.unwrap_or(c.level_weight),
             ..c
         }))
     })
@@ -294,18 +302,20 @@ impl Ensemble {
                     &mut self.block_sum,
                     &mut self.block_len,
                     cfg.art_coarse,
+                    cfg.art_coarse_level_weight,
                 ),
                 (
                     &mut self.art_coarser,
                     &mut self.coarser_sum,
                     &mut self.coarser_len,
                     cfg.art_coarser,
+                    None,
                 ),
             ];
-            for (model, sum, len, b) in levels {
+            for (model, sum, len, b, level_weight) in levels {
                 // A state saved before a coarse model existed starts it.
                 if model.is_none() && b >= 2 {
-                    *model = coarse_model(cfg, b);
+                    *model = coarse_model(cfg, b, level_weight);
                     (*sum, *len) = (0.0, 0);
                 }
                 if let Some(k) = model

@@ -378,19 +378,28 @@ fn contextual_art_config(unconfirmed: f64) -> EnsembleConfig {
     }
 }
 
-/// The scores of [`EnsembleConfig::art_coarse`]'s (or `art_coarser`'s)
-/// model in [`contextual_art`]: a standalone ART model (warm-up and rest in
-/// blocks) fed the means of blocks of `b` values, its score at each block's
-/// last row and 0 elsewhere.
+/// The scores of [`EnsembleConfig::art_coarse`]'s (`b` 4) or
+/// `art_coarser`'s (24) model in [`contextual_art`]: a standalone ART model
+/// (warm-up and rest in blocks; for 4, `art_coarse_level_weight`) fed the
+/// means of blocks of `b` values, its score at each block's last row and 0
+/// elsewhere.
 fn coarse_art_scores(series: &[f64], b: usize) -> Vec<f64> {
     coarse_scores(contextual_art_config(1.0).art.unwrap(), series, b)
 }
 
-/// The same for an ART member with settings `fine`.
+/// The same for an ART member with settings `fine` and the default
+/// coarse settings.
 fn coarse_scores(fine: ArtConfig, series: &[f64], b: usize) -> Vec<f64> {
+    let defaults = EnsembleConfig::default();
+    assert!(b == defaults.art_coarse || b == defaults.art_coarser);
+    let level_weight = match b {
+        4 => defaults.art_coarse_level_weight.unwrap(),
+        _ => fine.level_weight,
+    };
     let mut coarse = Art::new(ArtConfig {
         warm_up: fine.warm_up / b,
         rest: fine.rest.div_ceil(b),
+        level_weight,
         ..fine
     });
     let mut out = vec![0.0; series.len()];
@@ -464,6 +473,34 @@ fn the_coarse_art_model_sees_a_change_of_pattern_on_its_time_scale() {
             assert_eq!(only_coarser[i].score, fine[i].score.max(coarser[i]), "{i}");
             assert_eq!(neither[i].score, fine[i].score, "{i}");
         }
+    }
+}
+
+/// `art_coarse_level_weight` sets the coarse model's level weight only;
+/// `None` leaves it the ART member's.
+#[test]
+fn the_coarse_models_level_weight_is_its_own() {
+    let series = patterned(900);
+    let only_coarse = |level_weight: Option<f64>| {
+        let mut m = Ensemble::new(EnsembleConfig {
+            contextual: None,
+            art_coarser: 0,
+            art_coarse_level_weight: level_weight,
+            ..contextual_art_config(1.0)
+        });
+        let state = serde_json::to_value(&m).unwrap();
+        let weight = state["art_coarse"]["cfg"]["level_weight"].as_f64();
+        (feed(&mut m, &series), weight)
+    };
+    let fine = contextual_art_config(1.0).art.unwrap().level_weight;
+    assert_eq!(only_coarse(None).1, Some(fine));
+    assert_eq!(only_coarse(Some(2.0)).1, Some(2.0));
+    assert_eq!(only_coarse(Some(0.5)).1, Some(0.5));
+    let mut art = Art::new(contextual_art_config(1.0).art.unwrap());
+    let fine_scores = feed(&mut art, &series);
+    let coarse = coarse_art_scores(&series, 4);
+    for (i, s) in only_coarse(Some(2.0)).0.iter().enumerate() {
+        assert_eq!(s.score, fine_scores[i].score.max(coarse[i]), "{i}");
     }
 }
 

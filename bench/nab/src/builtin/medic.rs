@@ -335,8 +335,9 @@ pub fn nab_art_config() -> ArtConfig {
 /// that the window's features also find novel counts more. ART's score is
 /// itself the largest of three models': the 4-value windows, and (at each
 /// block's end) the same model on the means of blocks of 4 values
-/// (`art_coarse`) and of 24 values (`art_coarser`), the library defaults.
-/// Causal, as all four models are.
+/// (`art_coarse`, with `level_weight` 2 instead of 4:
+/// `art_coarse_level_weight`) and of 24 values (`art_coarser`), the
+/// library defaults. Causal, as all four models are.
 ///
 /// Development (means over `warm_up` 100 / 150 / 200 / 250 of both models;
 /// standard / low FP / low FN; the contextual model alone 71.81 / 64.55 /
@@ -463,6 +464,18 @@ pub fn nab_art_config() -> ArtConfig {
 /// * The coarse models' new clusters vouching for the contextual member
 ///   too (within 0 / 4 / 24 rows of one): 76.34 / 70.95 / 80.82, 76.53 /
 ///   70.95 / 81.07, 76.55 / 70.89 / 81.15: low FP lower, not kept.
+/// * A coarse model's own level weight (the fine model's is 4; the others
+///   keep theirs). The blocks of 4 (`art_coarse_level_weight`) at 1 / 2 /
+///   3 / 8: 77.00 / 71.89 / 81.42, **76.99 / 71.84 / 81.42**, 76.89 /
+///   71.76 / 81.31, 76.33 / 71.16 / 80.71 (76.44 / 71.27 / 80.87 at 4): a
+///   plateau from 1 to 3; kept 2, its middle, higher than 4 on every grid
+///   and profile (76.24 / 76.02 / 76.97 / 78.74 standard); seven grids
+///   76.85 / 71.88 / 81.42 (equal at 125 on standard, higher elsewhere);
+///   the four block starts 76.02 / 76.05 / 74.88 / 76.85 standard, mean
+///   75.95 / 70.15 / 80.83, higher at every start on all three. On block
+///   means the shape is what the fine model, which already weighs the
+///   level, does not see. The blocks of 24 at 2 / 8: 75.92 / 70.07 /
+///   80.46, 76.75 / 71.09 / 81.17: not kept.
 ///
 /// Variants of the contextual member, tried before the third time scale
 /// (on the pair with the coarse model of blocks of 4):
