@@ -476,6 +476,14 @@ pub fn nab_art_config() -> ArtConfig {
 ///   means the shape is what the fine model, which already weighs the
 ///   level, does not see. The blocks of 24 at 2 / 8: 75.92 / 70.07 /
 ///   80.46, 76.75 / 71.09 / 81.17: not kept.
+/// * On top of that (76.99 / 71.84 / 81.42), more of the blocks of 4's own
+///   settings: `vigilance` 0.85 / 0.93 76.09 / 70.50 / 80.71, 77.35 /
+///   71.99 / 81.79; `shape_weight` 0.25 / 1 76.80 / 71.52 / 81.29, 77.34 /
+///   71.80 / 81.71; `haar_weight` 0.5 77.52 / 72.04 / 81.81; and the blocks
+///   of 24 at level weight 8 again, 77.30 / 71.71 / 81.72. The best means
+///   are up to half a point higher, but each is lower than the kept
+///   settings at some grid on some profile: tuning a sub-model's weights
+///   this finely fits these 51 files more than the method, so none is kept.
 ///
 /// Variants of the contextual member, tried before the third time scale
 /// (on the pair with the coarse model of blocks of 4):
