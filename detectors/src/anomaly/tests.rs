@@ -52,6 +52,20 @@ pub(super) fn assert_deterministic<M: Model>(make: impl Fn() -> M) {
 
 /// A model made by `make`, after a sawtooth, ignores NaN and ±∞: a score
 /// of 0 and its state untouched.
+/// Feeds `m` 5 000 noisy values; every score is in [0, 1] and `count(m)`
+/// (the model's memory: contexts, categories) never exceeds `bound`.
+pub(super) fn assert_memory_bounded<M: Model>(
+    m: &mut M,
+    count: impl Fn(&M) -> usize,
+    bound: usize,
+) {
+    for i in 0..5000 {
+        let s = m.observe(i * 1000, crate::testutil::noise(i as u64) * 100.0);
+        assert!((0.0..=1.0).contains(&s.score));
+        assert!(count(m) <= bound, "{}", count(m));
+    }
+}
+
 pub(super) fn assert_ignores_non_finite<M: Model + Clone + PartialEq + std::fmt::Debug>(
     make: impl Fn() -> M,
 ) {

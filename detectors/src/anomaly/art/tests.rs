@@ -2,9 +2,9 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::anomaly::tests::{
-    assert_deterministic, assert_ignores_non_finite, check_causal_and_restorable, feed, saw, values,
+    assert_deterministic, assert_ignores_non_finite, assert_memory_bounded,
+    check_causal_and_restorable, feed, saw, values,
 };
-use crate::testutil::noise;
 
 fn scores(m: &mut Art, values: &[f64], from: usize) -> Vec<f64> {
     values
@@ -143,11 +143,7 @@ fn memory_stays_within_its_bound() {
         warm_up: 10,
         ..ArtConfig::default()
     });
-    for i in 0..5000 {
-        let s = m.observe(i * 1000, noise(i as u64) * 100.0);
-        assert!((0.0..=1.0).contains(&s.score));
-        assert!(m.category_count() <= 32, "{}", m.category_count());
-    }
+    assert_memory_bounded(&mut m, Art::category_count, 32);
 }
 
 #[test]

@@ -2,10 +2,10 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::anomaly::tests::{
-    assert_deterministic, assert_ignores_non_finite, check_causal_and_restorable, feed, saw, values,
+    assert_deterministic, assert_ignores_non_finite, assert_memory_bounded,
+    check_causal_and_restorable, feed, saw, values,
 };
 use crate::anomaly::{Ensemble, EnsembleConfig};
-use crate::testutil::noise;
 
 fn small(warm_up: usize) -> ContextualConfig {
     ContextualConfig {
@@ -130,11 +130,7 @@ fn memory_stays_within_its_bound() {
         warm_up: 10,
         ..ContextualConfig::default()
     });
-    for i in 0..5000 {
-        let s = m.observe(i * 1000, noise(i as u64) * 100.0);
-        assert!((0.0..=1.0).contains(&s.score));
-        assert!(m.context_count() <= 64, "{}", m.context_count());
-    }
+    assert_memory_bounded(&mut m, Contextual::context_count, 64);
     // Every part in memory is used by a context.
     let mem = &m.memory;
     assert!(mem.lefts.iter().all(|l| !l.contexts.is_empty()));
