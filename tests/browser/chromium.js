@@ -43,4 +43,21 @@ function run(what, body) {
   );
 }
 
-module.exports = { env, launch, run };
+/**
+ * A new page of the size the console tests use (20 s default timeout) whose
+ * script errors, CSP violations and console errors are pushed to `problems`,
+ * except the console's report of a request that failed with one of the
+ * `expected` HTTP statuses.
+ */
+async function watchedPage(browser, problems, expected) {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  page.setDefaultTimeout(20000);
+  const allowed = new RegExp(`status of (${expected.join('|')}) `);
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !allowed.test(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+  return page;
+}
+
+module.exports = { env, launch, run, watchedPage };

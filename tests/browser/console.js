@@ -16,7 +16,7 @@
 'use strict';
 
 const path = require('path');
-const { env, run } = require('./chromium');
+const { env, run, watchedPage } = require('./chromium');
 
 run('console test', async (browser) => {
   const base = env('MEDIC_URL');
@@ -30,14 +30,9 @@ run('console test', async (browser) => {
   const seen = { screenshots: [] };
   const problems = [];
 
-  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-  page.setDefaultTimeout(20000);
-  // Script errors and CSP violations are failures.
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    // 400 (the bad silence), 401 and 403 (the token checks below) are expected.
-    if (m.type() === 'error' && !/status of 40[013] /.test(m.text())) problems.push(`console error: ${m.text()}`);
-  });
+  // Script errors and CSP violations are failures; 400 (the bad silence),
+  // 401 and 403 (the token checks below) are expected.
+  const page = await watchedPage(browser, problems, [400, 401, 403]);
   const shot = async (name) => {
     const p = path.join(shots, name);
     await page.screenshot({ path: p });

@@ -12,19 +12,14 @@
 'use strict';
 
 const path = require('path');
-const { env, run } = require('./chromium');
+const { env, run, watchedPage } = require('./chromium');
 
 run('console token test', async (browser) => {
   const base = env('MEDIC_URL');
   const ackId = env('ACK_ID');
   const seen = {};
   const problems = [];
-  const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-  page.setDefaultTimeout(20000);
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && !/status of 40[13] /.test(m.text())) problems.push(`console error: ${m.text()}`);
-  });
+  const page = await watchedPage(browser, problems, [401, 403]);
   const useToken = async (t) => {
     if (!(await page.locator('#settings[open]').count())) await page.click('#settings summary');
     await page.fill('#token', t);
